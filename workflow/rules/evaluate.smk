@@ -1,0 +1,25 @@
+# Evaluation (paper §3.1.2, spec D100-D107): greedy decoding of the validation split at every fine-tuning
+# checkpoint; the best checkpoint per task is reported.
+
+
+rule evaluate:
+    """Decode and score one task for one experiment; writes per-checkpoint and best scores."""
+    input:
+        finetune="results/{scale}/finetune/{exp}/{task}/summary.json",
+        vocab="results/{scale}/vocab/spm.model",
+        task=task_input,
+    output:
+        "results/{scale}/eval/{exp}/{task}.json",
+    log:
+        "results/{scale}/logs/evaluate/{exp}/{task}.log",
+    params:
+        finetune_dir="work/{scale}/finetune/{exp}/{task}",
+        task_dir=task_dir,
+    resources:
+        accelerator=1,
+    conda:
+        "../envs/t5repro.yaml"
+    shell:
+        "t5repro evaluate scale={wildcards.scale} experiment={wildcards.exp} task={wildcards.task}"
+        " io.vocab_model={input.vocab} io.task_data_dir={params.task_dir} io.finetune_dir={params.finetune_dir}"
+        " io.eval_json={output} > {log} 2>&1"
