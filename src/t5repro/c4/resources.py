@@ -1,0 +1,99 @@
+"""The external resources C4 needs (spec D1, D10, D11): NLTK Punkt English and the LDNOOBW `en` list.
+
+Both are read from `io.data_dir` (offline copies, /work/shared/data/README.md) and checked against their
+sha256 before use; a missing or changed file is a ResourceError naming the file and the config key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+LDNOOBW_COMMIT = "25e679f03d96baa721cde20db9944649e8d0a844"  # spec D1/D11: the commit TFDS pins
+LDNOOBW_EN_SHA256 = "a506cbcf8a31935b122299f3bb1d32be6db3d0ad498765d28f365dfc4f4d7b8c"
+PUNKT_REL = Path("nltk_data/tokenizers/punkt_tab")
+LDNOOBW_REL = Path("ldnoobw/en")
+
+SentenceSplitter = Callable[[str], tuple[str, ...]]
+
+
+class ResourceError(ValueError):
+    """A C4 resource is missing or differs from the pinned version."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _missing(path: Path, what: str) -> ResourceError:
+    return ResourceError(f"{what} not found at {path}; set io.data_dir (env T5REPRO_DATA) to the folder of "
+                         "offline resources (nltk_data/, ldnoobw/)")
+
+
+def verify_punkt(data_dir: str | Path) -> dict[str, str]:
+    """Check every English file listed in punkt_tab/SHA256; return {relative path: sha256}."""
+    root = Path(data_dir) / PUNKT_REL
+    listing = root / "SHA256"
+    if not listing.is_file():
+        raise _missing(listing, "NLTK punkt_tab checksum list")
+    sums: dict[str, str] = {}
+    for line in listing.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            sums[name.strip().lstrip("*")] = digest
+    english = {k: v for k, v in sums.items() if k.startswith("english/")}
+    if not english:
+        raise ResourceError(f"{listing} lists no english/ files (io.data_dir)")
+    for name, digest in english.items():
+        f = root / name
+        if not f.is_file():
+            raise _missing(f, "NLTK punkt_tab English file")
+        if _sha256(f) != digest:
+            raise ResourceError(f"{f} has sha256 {_sha256(f)}, expected {digest} (punkt_tab/SHA256); "
+                                "check io.data_dir")
+    return english
+
+
+@lru_cache(maxsize=4)
+def load_sentence_splitter(data_dir: str) -> SentenceSplitter:
+    """Spec D10: NLTK Punkt English (punkt_tab) from data_dir, verified; returns a memoised splitter."""
+    import nltk
+    from nltk.tokenize import PunktTokenizer
+
+    verify_punkt(data_dir)
+    nltk_dir = str(Path(data_dir) / "nltk_data")
+    if nltk_dir not in nltk.data.path:
+        nltk.data.path.insert(0, nltk_dir)
+    found = Path(nltk.data.find("tokenizers/punkt_tab/english/"))
+    if Path(nltk_dir).resolve() not in found.resolve().parents:
+        raise ResourceError(f"NLTK found punkt_tab at {found}, not under {nltk_dir} (io.data_dir)")
+    tokenizer = PunktTokenizer("english")
+
+    @lru_cache(maxsize=1 << 18)
+    def sentences(text: str) -> tuple[str, ...]:
+        return tuple(tokenizer.tokenize(text))
+
+    return sentences
+
+
+def load_badwords(data_dir: str | Path) -> list[str]:
+    """Spec D11: the LDNOOBW `en` entries (stripped, verbatim), after checking the pinned sha256."""
+    path = Path(data_dir) / LDNOOBW_REL
+    if not path.is_file():
+        raise _missing(path, "LDNOOBW bad-words list")
+    digest = _sha256(path)
+    if digest != LDNOOBW_EN_SHA256:
+        raise ResourceError(f"{path} has sha256 {digest}, expected {LDNOOBW_EN_SHA256} (LDNOOBW en @ "
+                            f"{LDNOOBW_COMMIT[:7]}); check io.data_dir")
+    return [w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+
+
+def manifest(data_dir: str | Path) -> dict:
+    """What the build used, for manifest.json (spec D24)."""
+    return {
+        "data_dir": str(data_dir),
+        "ldnoobw_en": {"commit": LDNOOBW_COMMIT, "sha256": LDNOOBW_EN_SHA256, "path": str(LDNOOBW_REL)},
+        "punkt_tab_english": {"path": str(PUNKT_REL), "sha256": verify_punkt(data_dir)},
+    }

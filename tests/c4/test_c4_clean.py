@@ -1,0 +1,105 @@
+"""Spec D9-D11 and the D23 test vectors (TFDS c4_utils `clean_page` semantics)."""
+
+from __future__ import annotations
+
+import pytest
+
+from t5repro.c4.badwords import inline_regex
+from t5repro.c4.clean import CleanOptions, clean_line, clean_text
+from t5repro.c4.stats import Drop
+
+# spec D23: (line, expected cleaned line or None, counter)
+D23 = [
+    ("Home | About | Contact", None, "lines-no-endmark"),
+    ("This site uses cookies to improve your experience.", None, "lines-policy"),
+    ("Please enable JavaScript to view the comments.", None, "lines-javascript"),
+    ("The quick brown fox jumps over the lazy dog. It was a sunny day.",
+     "The quick brown fox jumps over the lazy dog. It was a sunny day.", "lines-valid"),
+    ("Our team has worked on this project for years![3]", "Our team has worked on this project for years!", "lines-valid"),
+    ("Short line here.", None, "lines-too-short"),
+    ("function f() { return 1; }", None, "lines-no-endmark"),
+]
+PAGE = "\n".join(line for line, _, _ in D23)
+
+
+@pytest.mark.parametrize("line,expected,counter", D23)
+def test_d23_lines(line, expected, counter):  # spec D23
+    assert clean_line(line, CleanOptions()) == (expected, counter)
+
+
+def test_d23_sentence_counts(sentences):  # spec D23: line 4 has 2 sentences, line 5 has 1
+    assert len(sentences(D23[3][1])) == 2
+    assert len(sentences(D23[4][1])) == 1
+
+
+def test_d23_page_kept(sentences):  # spec D23: page of lines 1-7 is kept with 3 sentences
+    counters: dict = {}
+    out = clean_text(PAGE, CleanOptions(), sentences, counters)
+    assert out == D23[3][1] + "\n" + D23[4][1]
+    assert counters == {"lines-no-endmark": 2, "lines-policy": 1, "lines-javascript": 1, "lines-valid": 2,
+                        "lines-too-short": 1}
+
+
+@pytest.mark.parametrize("extra,reason", [
+    ("Use the {name} field in every template you write.", "filtered-page-squigglybracket"),  # spec D23 (h)
+    ("Lorem ipsum dolor sit amet, consectetur adipiscing.", "filtered-page-loremipsum"),  # spec D23 (f)
+])
+def test_d23_page_killers(sentences, extra, reason):
+    assert clean_text(PAGE + "\n" + extra, CleanOptions(), sentences, {}) == Drop(reason)
+
+
+def test_d23_citation_line_dropped(sentences):  # spec D23: only that line goes (c leaves a trailing space)
+    counters: dict = {}
+    out = clean_text(PAGE + "\nThe results [1] are shown below in the table. [2]", CleanOptions(), sentences, counters)
+    assert out == D23[3][1] + "\n" + D23[4][1]
+    assert counters["lines-no-endmark"] == 3
+
+
+def test_d9_citation_then_no_endmark():  # spec D9 consequence 1: no re-strip after (c)
+    assert clean_line("Text here now ok. [1]", CleanOptions()) == (None, "lines-no-endmark")
+    assert clean_line("Text here is now [edit] fine[citation needed].", CleanOptions())[0] == "Text here is now  fine."
+
+
+def test_d9_killers_on_dropped_lines_do_not_kill(sentences):  # spec D9 consequence 2, C10
+    base = "One two three four five. Six seven eight nine ten. Eleven twelve thirteen fourteen fifteen."
+    for line in ["{ lorem ipsum", "lorem ipsum {.", "x" * 1001 + " { lorem ipsum in a long line."]:
+        out = clean_text(base + "\n" + line, CleanOptions(check_long_words=True), sentences, {})
+        assert out == base, line
+
+
+def test_d9_unicode_ellipsis_and_quote():  # spec D9 consequences 3 and 4
+    assert clean_line("And then the weather turned again\u2026", CleanOptions())[1] == "lines-no-endmark"
+    assert clean_line("And then the weather turned again...", CleanOptions())[1] == "lines-no-endmark"
+    assert clean_line('She said "we will see how it goes..."', CleanOptions())[1] == "lines-valid"
+
+
+def test_d9_step_b_only_when_enabled():  # spec D9 b: v2/v3 only
+    line = "The download key is " + "a" * 1001 + "."
+    assert clean_line(line, CleanOptions(check_long_words=False))[1] == "lines-valid"
+    assert clean_line(line, CleanOptions(check_long_words=True)) == (None, "lines-with-too-long-word")
+    assert clean_line("The download key is " + "a" * 999 + ".", CleanOptions(check_long_words=True))[1] == "lines-valid"
+
+
+def test_d9_order_javascript_before_curly_and_policy():  # spec D9: g before h before i
+    assert clean_line("Enable javascript to see the {map} here.", CleanOptions())[1] == "lines-javascript"
+    assert clean_line("Read the terms of use for the {site} now.", CleanOptions())[1] == "filtered-page-squigglybracket"
+
+
+def test_d10_too_few_sentences(sentences):  # spec D10
+    text = "The quick brown fox jumps over the lazy dog. It was a sunny day."
+    assert clean_text(text, CleanOptions(), sentences, {}) == Drop("filtered-page-toofewsentences")
+
+
+def test_d11_start_of_line_quirk(badwords):  # spec D11: a character is needed on both sides
+    opts = CleanOptions(badwords_regex=inline_regex(badwords))
+    assert clean_line("ass is here and it is fine.", opts)[1] == "lines-valid"
+    assert clean_line("the ass is here and it is fine.", opts)[1] == "filtered-page-badword"
+    assert clean_line("the grass is here and it is fine.", opts)[1] == "lines-valid"
+    assert clean_line("ends with the word ass.", opts)[1] == "filtered-page-badword"
+
+
+def test_d11_badwords_only_on_surviving_lines(sentences, badwords):  # spec D11: only lines reaching step j
+    opts = CleanOptions(badwords_regex=inline_regex(badwords))
+    base = "One two three four five. Six seven eight nine ten. Eleven twelve thirteen fourteen fifteen."
+    assert clean_text(base + "\nthe ass", opts, sentences, {}) == base
+    assert clean_text(base + "\nWe saw the ass in the field today.", opts, sentences, {}) == Drop("filtered-page-badword")
