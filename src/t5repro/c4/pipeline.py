@@ -258,12 +258,15 @@ def _write_outputs(out: Path, res: Result, opts: Options, wet_files: list[Path],
 
 
 def run(cfg: DictConfig) -> None:
-    """Stage `c4`: io.wet_dir/*.warc.wet.gz -> io.c4_dir (atomically: a failure leaves no output folder)."""
+    """Stage `c4`: io.wet_dir/**/*.warc.wet.gz -> io.c4_dir (atomically: a failure leaves no output folder).
+
+    WET files are searched recursively: at paper scale io.wet_dir holds one folder per download shard.
+    """
     wet_dir = config_lib.require_path(cfg, "io.wet_dir")
     c4_dir = config_lib.require_path(cfg, "io.c4_dir")
     data_dir = config_lib.require_path(cfg, "io.data_dir")
     opts = Options.from_cfg(cfg)
-    wet_files = sorted(wet_dir.glob("*.warc.wet.gz"))
+    wet_files = sorted(wet_dir.rglob("*.warc.wet.gz"))
     if not wet_files:
         raise FileNotFoundError(f"no *.warc.wet.gz files in {wet_dir} (io.wet_dir)")
     logger.info("c4 (%s mode): %d WET files from %s", opts.mode, len(wet_files), wet_dir)
