@@ -1,0 +1,330 @@
+"""T5 v1.0 building blocks in Flax linen: RMSNorm, relative position bias, attention, FFN, block, stack.
+
+Spec model.md §1 (M3-M24) and §6 (M79 logical axis names). Parameters are float32; activations use
+`T5Config.dtype`; attention logits/softmax and norm statistics are float32 (M24).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+from jax import lax
+
+from t5repro.models.config import T5Config
+
+Array = jax.Array
+Initializer = Callable[..., Array]
+
+NEG_INF = -1e9  # spec M10: additive mask value in float32
+PARAM_DTYPE = jnp.float32  # spec M24 / M43: parameters and optimiser state are float32
+
+
+# ----------------------------------------------------------------------------------------------
+# Initialisers (spec M22 table)
+# ----------------------------------------------------------------------------------------------
+
+def mtf_truncated_normal(stddev: float) -> Initializer:
+    """TF1/Mesh-TF truncated normal: cut at +-2 sigma, sigma is the PRE-truncation value (M22)."""
+
+    def init(key: Array, shape: tuple[int, ...], dtype: Any = PARAM_DTYPE) -> Array:
+        # Actual std is ~0.8796 * stddev (the MTF reference behaviour, spec M22 note).
+        return jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype) * jnp.asarray(stddev, dtype)
+
+    return init
+
+
+def _logical(init: Initializer, axes: tuple[str, ...]) -> Initializer:
+    """Attach logical axis names (spec M79) so issue 5 can map them onto a ('data','model') mesh."""
+    return nn.with_logical_partitioning(init, axes)
+
+
+# ----------------------------------------------------------------------------------------------
+# RMSNorm (M6)
+# ----------------------------------------------------------------------------------------------
+
+class RMSNorm(nn.Module):
+    """`x * rsqrt(mean(x^2) + eps) * scale` with float32 statistics; no mean, no bias (spec M6)."""
+
+    epsilon: float = 1e-6
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        """Normalise over the last (embed) axis and cast to the activation dtype."""
+        x32 = x.astype(jnp.float32)  # spec M6: statistics in float32
+        var = jnp.mean(jnp.square(x32), axis=-1, keepdims=True)
+        y = x32 * lax.rsqrt(var + self.epsilon)
+        scale = self.param("scale", _logical(nn.initializers.ones, ("embed",)), (x.shape[-1],), PARAM_DTYPE)
+        return (y * scale).astype(self.dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# Relative position buckets and bias (M17-M21)
+# ----------------------------------------------------------------------------------------------
+
+def relative_position_bucket(relative_position: np.ndarray | int, *, bidirectional: bool,
+                             num_buckets: int = 32, max_distance: int = 128) -> np.ndarray:
+    """Map rp = key - query to a bucket id on the host with NumPy (spec M17, M18; table M19)."""
+    rp = np.asarray(relative_position, dtype=np.int64)
+    n = -rp
+    ret = np.zeros_like(n)
+    if bidirectional:
+        num_buckets //= 2  # 16 buckets per direction (M17)
+        ret = ret + (n < 0).astype(np.int64) * num_buckets  # key after query -> upper half
+        n = np.abs(n)
+    else:
+        n = np.maximum(n, 0)  # causal: all buckets face the past
+    max_exact = num_buckets // 2
+    is_small = n < max_exact
+    # float32 + eps as in t5x; spec M18 checked it identical to float64 for all integer n.
+    nf = np.maximum(n, 1).astype(np.float32)
+    log_ratio = np.log(nf / np.float32(max_exact) + np.finfo(np.float32).eps) / np.float32(
+        np.log(max_distance / max_exact))
+    val_if_large = max_exact + (log_ratio * np.float32(num_buckets - max_exact)).astype(np.int64)
+    val_if_large = np.minimum(val_if_large, num_buckets - 1)
+    return (ret + np.where(is_small, n, val_if_large)).astype(np.int32)
+
+
+@functools.lru_cache(maxsize=64)
+def bucket_matrix(qlen: int, klen: int, bidirectional: bool, num_buckets: int, max_distance: int) -> np.ndarray:
+    """[qlen, klen] bucket ids of rp = k - q for positions in a packed row (M10, M18: static constants)."""
+    rp = np.arange(klen, dtype=np.int64)[None, :] - np.arange(qlen, dtype=np.int64)[:, None]
+    out = relative_position_bucket(rp, bidirectional=bidirectional, num_buckets=num_buckets,
+                                   max_distance=max_distance)
+    out.setflags(write=False)
+    return out
+
+
+class RelativePositionBiases(nn.Module):
+    """One learned scalar per (head, bucket), table [h, num_buckets] (spec M20); Glorot-uniform init (M22)."""
+
+    num_heads: int
+    num_buckets: int = 32
+    max_distance: int = 128
+
+    @nn.compact
+    def __call__(self, qlen: int, klen: int, *, bidirectional: bool) -> Array:
+        """Bias [1, h, qlen, klen] in float32; bucket mode is chosen by the model, not the mask (M21)."""
+        table = self.param(
+            "rel_embedding",
+            _logical(nn.initializers.variance_scaling(1.0, "fan_avg", "uniform"), ("heads", "relpos_buckets")),
+            (self.num_heads, self.num_buckets), PARAM_DTYPE)
+        buckets = bucket_matrix(qlen, klen, bidirectional, self.num_buckets, self.max_distance)
+        values = jnp.take(table, jnp.asarray(buckets), axis=1)  # [h, q, k]
+        return values[None].astype(jnp.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Attention (M8, M9, M15, M76)
+# ----------------------------------------------------------------------------------------------
+
+def _dense(features: int, stddev: float, axes: tuple[str, str], dtype: Any, name: str,
+           truncated: bool = False) -> nn.Dense:
+    """A bias-free 2-D kernel [in, out] (spec M40: Adafactor factors one logical matrix)."""
+    base = mtf_truncated_normal(stddev) if truncated else nn.initializers.normal(stddev)
+    return nn.Dense(features, use_bias=False, dtype=dtype, param_dtype=PARAM_DTYPE,
+                    kernel_init=_logical(base, axes), name=name)
+
+
+def dropout(rate: float) -> nn.Dropout:
+    """Inverted dropout whose mask is shared along axis -2 (sequence / query length), spec M15."""
+    return nn.Dropout(rate=rate, broadcast_dims=(-2,))
+
+
+class MultiHeadAttention(nn.Module):
+    """T5 attention: 2-D kernels [d, H]/[H, d], no 1/sqrt(d_kv) scaling, float32 softmax (spec M8)."""
+
+    config: T5Config
+    has_relative_bias: bool = False  # only the first block's self-attention owns rel_bias (M20)
+    is_cross: bool = False           # cross-attention: no position bias (M9)
+
+    @nn.compact
+    def __call__(self, inputs_q: Array, inputs_kv: Array, mask_bias: Array | None = None,
+                 position_bias: Array | None = None, *, bidirectional: bool = True,
+                 deterministic: bool = True, decode: bool = False) -> tuple[Array, Array | None]:
+        """Attend `inputs_q` [B,Lq,d] over `inputs_kv` [B,Lk,d]; return (output, position bias used)."""
+        cfg = self.config
+        dt = cfg.activation_dtype
+        d, h, dk, big_h = cfg.d_model, cfg.num_heads, cfg.d_kv, cfg.H
+        # spec M22: Wq std (d*d_kv)^-0.5 folds the 1/sqrt(d_kv) scale into the init; Wk, Wv d^-0.5; Wo H^-0.5.
+        query = _dense(big_h, (d * dk) ** -0.5, ("embed", "joined_kv"), dt, "query")
+        key = _dense(big_h, d ** -0.5, ("embed", "joined_kv"), dt, "key")
+        value = _dense(big_h, d ** -0.5, ("embed", "joined_kv"), dt, "value")
+        out = _dense(d, big_h ** -0.5, ("joined_kv", "embed"), dt, "out")
+
+        batch, q_len = inputs_q.shape[0], inputs_q.shape[1]
+        q = query(inputs_q)
+        step_index = None
+        if decode and self.is_cross:
+            # spec M76: cross-attention K/V of the encoder output are computed once per input.
+            ready = self.has_variable("cache", "cross_key")
+            if ready:
+                k = self.get_variable("cache", "cross_key")
+                v = self.get_variable("cache", "cross_value")
+            else:
+                k, v = key(inputs_kv), value(inputs_kv)
+                self.put_variable("cache", "cross_key", k)
+                self.put_variable("cache", "cross_value", v)
+        else:
+            k, v = key(inputs_kv), value(inputs_kv)
+            if decode:
+                # spec M76: self-attention key/value cache, one position per step.
+                ready = self.has_variable("cache", "cached_key")
+                cached_key = self.variable("cache", "cached_key", jnp.zeros, k.shape, k.dtype)
+                cached_value = self.variable("cache", "cached_value", jnp.zeros, v.shape, v.dtype)
+                cache_index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
+                if ready:
+                    if q_len != 1:
+                        raise ValueError(f"cached decoding feeds one token per step, got length {q_len}")
+                    step_index = cache_index.value
+                    k = lax.dynamic_update_slice(cached_key.value, k.astype(cached_key.value.dtype),
+                                                 (0, step_index, 0))
+                    v = lax.dynamic_update_slice(cached_value.value, v.astype(cached_value.value.dtype),
+                                                 (0, step_index, 0))
+                    cached_key.value, cached_value.value = k, v
+                    cache_index.value = step_index + 1
+                    # causal mask over the cache: keys j <= i (M10, M76)
+                    keep = jnp.arange(k.shape[1]) <= step_index
+                    causal = jnp.where(keep, 0.0, NEG_INF).astype(jnp.float32)[None, None, None, :]
+                    mask_bias = causal if mask_bias is None else mask_bias + causal
+        k_len = k.shape[1]
+
+        if self.has_relative_bias:
+            rpb = RelativePositionBiases(cfg.num_heads, cfg.relative_attention_num_buckets,
+                                         cfg.relative_attention_max_distance, name="relpos_bias")
+            if step_index is not None:
+                # spec M76: query at position i uses causal buckets of rp = j - i for cached keys j.
+                full = rpb(k_len, k_len, bidirectional=bidirectional)
+                position_bias = lax.dynamic_slice_in_dim(full, step_index, 1, axis=2)
+            else:
+                position_bias = rpb(q_len, k_len, bidirectional=bidirectional)
+
+        qh = q.reshape(batch, q_len, h, dk)
+        kh = k.reshape(batch, k_len, h, dk)
+        vh = v.reshape(batch, k_len, h, dk)
+        # spec M8: no 1/sqrt(d_kv); logits and softmax in float32 (M24).
+        logits = jnp.einsum("bqhd,bkhd->bhqk", qh, kh, preferred_element_type=jnp.float32)
+        if position_bias is not None and not self.is_cross:
+            logits = logits + position_bias
+        if mask_bias is not None:
+            logits = logits + mask_bias
+        probs = jax.nn.softmax(logits, axis=-1)
+        # spec M15 table: attention-probability mask [B,h,1,Lk], broadcast over the query axis.
+        probs = dropout(cfg.dropout_rate)(probs, deterministic=deterministic)
+        ctx = jnp.einsum("bhqk,bkhd->bqhd", probs.astype(dt), vh.astype(dt))
+        return out(ctx.reshape(batch, q_len, big_h)), (None if self.is_cross else position_bias)
+
+
+class MlpBlock(nn.Module):
+    """FFN `wo . Dropout(ReLU(wi . x))`, no biases, hidden dropout broadcast over length (M7, M15)."""
+
+    config: T5Config
+
+    @nn.compact
+    def __call__(self, x: Array, *, deterministic: bool = True) -> Array:
+        """Apply the ReLU feed-forward sub-layer to [B, L, d]."""
+        cfg = self.config
+        dt = cfg.activation_dtype
+        # spec M22: truncated normal at +-2 sigma, sigma = fan_in^-0.5 pre-truncation (MTF variant).
+        hid = _dense(cfg.d_ff, cfg.d_model ** -0.5, ("embed", "mlp"), dt, "wi", truncated=True)(x)
+        hid = nn.relu(hid)
+        hid = dropout(cfg.dropout_rate)(hid, deterministic=deterministic)  # [B,1,f] mask (M15)
+        return _dense(cfg.d_model, cfg.d_ff ** -0.5, ("mlp", "embed"), dt, "wo", truncated=True)(hid)
+
+
+class Embed(nn.Module):
+    """Shared token embedding E [V, d], normal(1.0) init, no sqrt(d) scaling (spec M3, M5, M22)."""
+
+    config: T5Config
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.embedding = self.param("embedding", _logical(nn.initializers.normal(1.0), ("vocab", "embed")),
+                                    (cfg.vocab_size, cfg.d_model), PARAM_DTYPE)
+
+    def __call__(self, tokens: Array) -> Array:
+        """Look up rows (a gather, spec M88) and cast to the activation dtype."""
+        return jnp.take(self.embedding, tokens, axis=0).astype(self.config.activation_dtype)
+
+    def attend(self, x: Array) -> Array:
+        """Tied output logits `x . E^T` in float32 (spec M12; the caller applies d^-0.5)."""
+        return jnp.einsum("bld,vd->blv", x.astype(jnp.float32), self.embedding.astype(jnp.float32))
+
+
+# ----------------------------------------------------------------------------------------------
+# Block and stack (M3-M5, M13)
+# ----------------------------------------------------------------------------------------------
+
+def _zero_pad(x: Array, nonpad: Array | None) -> Array:
+    """Zero the residual stream at padding positions (spec M13); `nonpad` is [B, L, 1] or None."""
+    return x if nonpad is None else x * nonpad.astype(x.dtype)
+
+
+class T5Block(nn.Module):
+    """Pre-norm residual block: self-attention, optional cross-attention, FFN (spec M3, M4)."""
+
+    config: T5Config
+    has_cross_attention: bool = False
+    has_relative_bias: bool = False
+
+    @nn.compact
+    def __call__(self, x: Array, self_mask_bias: Array | None, position_bias: Array | None,
+                 encoded: Array | None = None, cross_mask_bias: Array | None = None,
+                 nonpad: Array | None = None, *, bidirectional: bool, deterministic: bool = True,
+                 decode: bool = False) -> tuple[Array, Array | None]:
+        """`x <- x + Dropout(Sub(RMSNorm(x)))` per sub-layer; returns (x, shared position bias)."""
+        cfg = self.config
+        dt = cfg.activation_dtype
+
+        def norm(name: str) -> RMSNorm:
+            return RMSNorm(cfg.layer_norm_epsilon, dt, name=name)
+
+        x = _zero_pad(x, nonpad)
+        y = norm("pre_self_attention_layer_norm")(x)
+        y, position_bias = MultiHeadAttention(cfg, has_relative_bias=self.has_relative_bias,
+                                              name="self_attention")(
+            y, y, self_mask_bias, position_bias, bidirectional=bidirectional, deterministic=deterministic,
+            decode=decode)
+        x = x + dropout(cfg.dropout_rate)(y, deterministic=deterministic)
+        if self.has_cross_attention and encoded is not None:
+            x = _zero_pad(x, nonpad)
+            y = norm("pre_cross_attention_layer_norm")(x)
+            y, _ = MultiHeadAttention(cfg, is_cross=True, name="encoder_decoder_attention")(
+                y, encoded, cross_mask_bias, deterministic=deterministic, decode=decode)
+            x = x + dropout(cfg.dropout_rate)(y, deterministic=deterministic)
+        x = _zero_pad(x, nonpad)
+        y = norm("pre_mlp_layer_norm")(x)
+        y = MlpBlock(cfg, name="mlp")(y, deterministic=deterministic)
+        x = x + dropout(cfg.dropout_rate)(y, deterministic=deterministic)
+        return x, position_bias
+
+
+class T5Stack(nn.Module):
+    """Dropout(embeddings) -> blocks -> Dropout(RMSNorm_final) (spec M5); one rel_bias per stack (M20)."""
+
+    config: T5Config
+    num_layers: int
+    has_cross_attention: bool = False
+
+    @nn.compact
+    def __call__(self, x: Array, self_mask_bias: Array | None, encoded: Array | None = None,
+                 cross_mask_bias: Array | None = None, nonpad: Array | None = None, *,
+                 bidirectional: bool, deterministic: bool = True, decode: bool = False) -> Array:
+        """Run the stack on embedded tokens [B, L, d]; Python loop over layers, no nn.scan (M40)."""
+        cfg = self.config
+        x = dropout(cfg.dropout_rate)(x, deterministic=deterministic)  # stack input, [B,1,d] mask
+        position_bias = None
+        for i in range(self.num_layers):
+            x, position_bias = T5Block(cfg, has_cross_attention=self.has_cross_attention,
+                                       has_relative_bias=(i == 0), name=f"layers_{i}")(
+                x, self_mask_bias, position_bias, encoded, cross_mask_bias, nonpad,
+                bidirectional=bidirectional, deterministic=deterministic, decode=decode)
+        x = _zero_pad(x, nonpad)
+        x = RMSNorm(cfg.layer_norm_epsilon, cfg.activation_dtype, name="final_layer_norm")(x)
+        x = dropout(cfg.dropout_rate)(x, deterministic=deterministic)
+        return _zero_pad(x, nonpad)

@@ -1,0 +1,229 @@
+"""Tests of the T5 building blocks: buckets (M17-M19), attention (M8), RMSNorm (M6), init (M22), dropout (M15)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import linen as nn
+
+from t5repro.models import T5, T5Config, init_params
+from t5repro.models.layers import MultiHeadAttention, RMSNorm, bucket_matrix, dropout, relative_position_bucket
+
+
+
+def random_tokens(rng: np.random.Generator, shape: tuple[int, ...], vocab: int = 128) -> np.ndarray:
+    """Token ids in [2, vocab): never pad (0) or EOS (1)."""
+    return rng.integers(2, vocab, size=shape).astype(np.int32)
+
+
+def _ranges_to_table(ranges: list[tuple[int, int, int]]) -> dict[int, int]:
+    return {n: b for lo, hi, b in ranges for n in range(lo, hi + 1)}
+
+
+# spec M19, bidirectional past side (n = -rp); exact 0-7, then the log ranges
+BIDIR_LOG = [(8, 11, 8), (12, 15, 9), (16, 22, 10), (23, 31, 11), (32, 45, 12), (46, 63, 13), (64, 90, 14),
+             (91, 400, 15)]
+# spec M19, causal past side; exact 0-15
+CAUSAL_LOG = [(16, 18, 16), (19, 20, 17), (21, 23, 18), (24, 26, 19), (27, 30, 20), (31, 34, 21), (35, 39, 22),
+              (40, 45, 23), (46, 51, 24), (52, 58, 25), (59, 66, 26), (67, 76, 27), (77, 86, 28), (87, 98, 29),
+              (99, 112, 30), (113, 400, 31)]
+
+
+def test_bucket_table_bidirectional_m19() -> None:
+    """Spec M19: bidirectional buckets on both sides, saturating at 91, bucket 16 never used."""
+    expected = {n: n for n in range(8)} | _ranges_to_table(BIDIR_LOG)
+    ns = np.array(sorted(expected))
+    past = relative_position_bucket(-ns, bidirectional=True)
+    np.testing.assert_array_equal(past, [expected[n] for n in ns])
+    fut = ns[ns > 0]
+    np.testing.assert_array_equal(relative_position_bucket(fut, bidirectional=True),
+                                  [expected[n] + 16 for n in fut])
+    all_rp = np.arange(-1000, 1001)
+    assert 16 not in set(relative_position_bucket(all_rp, bidirectional=True).tolist())
+
+
+def test_bucket_table_causal_m19() -> None:
+    """Spec M19: causal buckets: exact below 16, log ranges to 31 from 113, future keys -> 0."""
+    expected = {n: n for n in range(16)} | _ranges_to_table(CAUSAL_LOG)
+    ns = np.array(sorted(expected))
+    np.testing.assert_array_equal(relative_position_bucket(-ns, bidirectional=False), [expected[n] for n in ns])
+    np.testing.assert_array_equal(relative_position_bucket(np.arange(1, 300), bidirectional=False), 0)
+
+
+def test_bucket_worked_examples_m19() -> None:
+    """Spec M19 worked-examples table (rp = key - query)."""
+    rp = np.array([-200, -20, -5, -3, 0, 3, 5, 20, 200])
+    np.testing.assert_array_equal(relative_position_bucket(rp, bidirectional=True), [15, 10, 5, 3, 0, 19, 21, 26, 31])
+    np.testing.assert_array_equal(relative_position_bucket(rp, bidirectional=False), [31, 17, 5, 3, 0, 0, 0, 0, 0])
+
+
+def test_bucket_matrix_is_key_minus_query() -> None:
+    """Spec M10/M17: entry [q, k] is the bucket of rp = k - q (a host-side constant, M18)."""
+    m = bucket_matrix(5, 7, True, 32, 128)
+    assert isinstance(m, np.ndarray) and m.shape == (5, 7)
+    assert m[3, 0] == relative_position_bucket(-3, bidirectional=True)
+    assert m[0, 3] == relative_position_bucket(3, bidirectional=True) == 19
+
+
+def test_rmsnorm_float32_statistics_no_mean_m6() -> None:
+    """Spec M6: y = x * rsqrt(mean(x^2) + eps) * scale; no mean subtraction; stats in float32."""
+    x = jnp.asarray(np.random.default_rng(0).normal(3.0, 2.0, (2, 5, 8)), jnp.float32)
+    norm = RMSNorm(1e-6, jnp.float32)
+    params = norm.init(jax.random.PRNGKey(0), x)
+    np.testing.assert_array_equal(params["params"]["scale"].unbox(), np.ones(8))
+    y = norm.apply(params, x)
+    xn = np.asarray(x, np.float64)
+    ref = xn / np.sqrt(np.mean(xn**2, -1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-5)
+    yb = RMSNorm(1e-6, jnp.bfloat16).apply(params, x.astype(jnp.bfloat16))
+    assert yb.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(yb, np.float32), ref, rtol=2e-2, atol=2e-2)
+
+
+def test_attention_hand_computed_no_scaling_m8() -> None:
+    """Spec M8: logits = q.k^T + rel_bias (no 1/sqrt(d_kv)); float32 softmax; concat heads . Wo."""
+    cfg = T5Config(vocab_size=128, d_model=8, d_ff=16, num_heads=2, d_kv=6, num_encoder_layers=1,
+                   num_decoder_layers=1, dropout_rate=0.0)
+    attn = MultiHeadAttention(cfg, has_relative_bias=True)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(1, 5, 8)), jnp.float32)
+    variables = nn.unbox(attn.init(jax.random.PRNGKey(0), x, x, bidirectional=True))
+    out, bias = attn.apply(variables, x, x, bidirectional=True)
+    p = jax.tree_util.tree_map(np.asarray, variables["params"])
+    wq, wk, wv, wo = (p[n]["kernel"].astype(np.float64) for n in ("query", "key", "value", "out"))
+    assert wq.shape == (8, 12) and wo.shape == (12, 8)  # 2-D kernels [d, H], [H, d] (M40)
+    table = p["relpos_bias"]["rel_embedding"]  # [h, 32]
+    xn = np.asarray(x[0], np.float64)
+    q, k, v = (xn @ w for w in (wq, wk, wv))
+    buckets = relative_position_bucket(np.arange(5)[None, :] - np.arange(5)[:, None], bidirectional=True)
+    heads = []
+    for hh in range(2):
+        sl = slice(6 * hh, 6 * hh + 6)
+        logits = q[:, sl] @ k[:, sl].T + table[hh][buckets]
+        pr = np.exp(logits - logits.max(-1, keepdims=True))
+        pr /= pr.sum(-1, keepdims=True)
+        heads.append(pr @ v[:, sl])
+    ref = np.concatenate(heads, -1) @ wo
+    np.testing.assert_allclose(np.asarray(out[0]), ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(bias[0, 1]), table[1][buckets], rtol=1e-6)
+
+
+def test_only_first_block_owns_rel_bias_and_cross_has_none_m20(tiny_config, tiny_params) -> None:
+    """Spec M20/M9: one rel_bias [h, 32] per stack, in block 0's self-attention; none in cross-attention."""
+    flat = {"/".join(k): v for k, v in _flatten(tiny_params).items()}
+    owners = sorted(k for k in flat if "relpos_bias" in k)
+    assert owners == ["decoder/layers_0/self_attention/relpos_bias/rel_embedding",
+                      "encoder/layers_0/self_attention/relpos_bias/rel_embedding"]
+    for k in owners:
+        assert flat[k].shape == (tiny_config.num_heads, 32)
+
+
+def _flatten(tree, prefix=()):
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, prefix + (k,)))
+        else:
+            out[prefix + (k,)] = v
+    return out
+
+
+def test_all_kernels_are_2d_with_joined_kv_m40(tiny_config, tiny_params) -> None:
+    """Spec M40: every attention kernel is [d, H] or [H, d] (H = 64 != d = 32 here, M1); no 3-D kernels."""
+    d, big_h = tiny_config.d_model, tiny_config.H
+    assert big_h != d
+    n_attn = 0
+    for path, v in _flatten(tiny_params).items():
+        assert v.ndim <= 2, path
+        assert v.dtype == jnp.float32, path  # M24: float32 parameters
+        if path[-2] in ("query", "key", "value"):
+            assert v.shape == (d, big_h), path
+            n_attn += 1
+        elif path[-2] == "out":
+            assert v.shape == (big_h, d), path
+            n_attn += 1
+    # (Le self + Ld self + Ld cross) attentions x 4 kernels
+    assert n_attn == 4 * (tiny_config.num_encoder_layers + 2 * tiny_config.num_decoder_layers)
+
+
+def test_init_stds_m22() -> None:
+    """Spec M22: empirical stds within 5 % (MTF truncated normal: actual std ~0.8796 sigma, |x| <= 2 sigma)."""
+    cfg = T5Config(vocab_size=512, d_model=256, d_ff=1024, num_heads=16, d_kv=16, num_encoder_layers=1,
+                   num_decoder_layers=1)
+    p = jax.jit(lambda key: init_params(T5(cfg), key))(jax.random.PRNGKey(3))
+    d, f, h, dk, big_h = 256, 1024, 16, 16, 256
+    trunc = 0.8796  # std of a standard normal truncated at +-2
+    attn = p["encoder"]["layers_0"]["self_attention"]
+    cross = p["decoder"]["layers_0"]["encoder_decoder_attention"]
+    mlp = p["decoder"]["layers_0"]["mlp"]
+    cases = {
+        "embedding": (p["token_embedder"]["embedding"], 1.0),
+        "q": (attn["query"]["kernel"], (d * dk) ** -0.5),
+        "cross q": (cross["query"]["kernel"], (d * dk) ** -0.5),
+        "k": (attn["key"]["kernel"], d ** -0.5),
+        "v": (cross["value"]["kernel"], d ** -0.5),
+        "o": (attn["out"]["kernel"], big_h ** -0.5),
+        "wi": (mlp["wi"]["kernel"], trunc * d ** -0.5),
+        "wo": (mlp["wo"]["kernel"], trunc * f ** -0.5),
+    }
+    for name, (w, std) in cases.items():
+        got = float(np.std(np.asarray(w)))
+        assert abs(got / std - 1) < 0.05, (name, got, std)
+    assert float(np.max(np.abs(mlp["wi"]["kernel"]))) <= 2 * d ** -0.5 + 1e-7
+    assert float(np.max(np.abs(mlp["wo"]["kernel"]))) <= 2 * f ** -0.5 + 1e-7
+    # Wq differs from Wk by the folded 1/sqrt(d_kv) (M8): a standard init would make them equal.
+    assert float(np.std(attn["key"]["kernel"])) / float(np.std(attn["query"]["kernel"])) == pytest.approx(4.0, rel=0.05)
+    rel = np.asarray(attn["relpos_bias"]["rel_embedding"])
+    bound = np.sqrt(6 / (h + 32))
+    assert np.max(np.abs(rel)) <= bound and np.max(np.abs(rel)) > 0.9 * bound
+    assert abs(np.std(rel) / (bound / np.sqrt(3)) - 1) < 0.05
+    np.testing.assert_array_equal(p["encoder"]["final_layer_norm"]["scale"], 1.0)
+
+
+def test_dropout_helper_broadcasts_over_axis_minus_2_m15() -> None:
+    """Spec M15: [B,L,d] masks are shared over L; [B,h,q,k] probability masks are shared over q."""
+    x = jnp.ones((3, 7, 40))
+    y = dropout(0.5).apply({}, x, deterministic=False, rngs={"dropout": jax.random.PRNGKey(0)})
+    zeros = np.asarray(y) == 0
+    assert zeros.any() and not zeros.all()
+    assert (zeros == zeros[:, :1, :]).all()
+    np.testing.assert_allclose(np.asarray(y)[~zeros], 2.0)  # inverted dropout: kept / (1 - rate)
+    np.testing.assert_array_equal(dropout(0.5).apply({}, x, deterministic=True), x)
+
+
+def test_every_dropout_site_uses_length_broadcast_masks_m14_m15(tiny_config, tiny_params) -> None:
+    """Spec M14/M15: in train mode each dropout site's keep-mask is identical at every position of a row."""
+    rng = np.random.default_rng(0)
+    enc, dec = random_tokens(rng, (2, 9)), random_tokens(rng, (2, 6))
+    model = T5(tiny_config.replace(dropout_rate=0.3))
+
+    @jax.jit
+    def run(params, key):
+        pairs = []
+
+        def interceptor(next_fun, args, kwargs, context):
+            out = next_fun(*args, **kwargs)
+            if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
+                pairs.append((args[0], out))
+            return out
+
+        with nn.intercept_methods(interceptor):
+            model.apply({"params": params}, enc, dec, deterministic=False, rngs={"dropout": key})
+        return pairs
+
+    records = [(np.asarray(i, np.float64), np.asarray(o, np.float64))
+               for i, o in run(tiny_params, jax.random.PRNGKey(1))]
+    le, ld = tiny_config.num_encoder_layers, tiny_config.num_decoder_layers
+    # stack input + final (x2 stacks); enc block: probs, residual, ffn hidden, residual; dec block adds cross
+    assert len(records) == 2 * 2 + 4 * le + 6 * ld
+    n_dropped = 0
+    for inp, out in records:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(inp != 0, out / inp, np.nan)
+        lo = np.fmin.reduce(ratio, axis=-2)  # NaN only where a unit is 0 at every position
+        hi = np.fmax.reduce(ratio, axis=-2)
+        ok = np.isnan(lo) | np.isclose(lo, hi, rtol=1e-4, atol=0)  # float32 rounding of x / 0.7
+        assert ok.all(), "dropout mask varies along the sequence/query axis"
+        n_dropped += int(np.sum(lo == 0))
+    assert n_dropped > 0
