@@ -1,0 +1,119 @@
+"""The `t5repro pretrain` and `t5repro finetune` CLI stages (paper §3.1.2; spec model.md M42, M52, M53).
+
+Each stage builds the T5 model, registers its seqio Task, and calls `trainer.train` on a workdir that
+is also the resume key: rerunning the same command continues from the latest complete checkpoint. The
+workdir is a Snakemake `directory()` output and is NOT built atomically (its checkpoints must survive an
+interruption); `summary.json` is written last and atomically, so its presence marks success.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jax
+from omegaconf import DictConfig
+
+from t5repro import config as config_lib
+from t5repro import io as io_lib
+from t5repro.train.checkpoint import latest_step, load_params
+from t5repro.train.optim import make_optimizer
+from t5repro.train.schedules import make_schedule
+from t5repro.train.state import TrainState
+from t5repro.train.trainer import TrainConfig, init_model_params, train
+
+log = logging.getLogger(__name__)
+
+FINETUNE_METHODS = ("all_params",)  # §3.5.1 adapters / gradual unfreezing: not yet implemented
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(name)  # looked up at call time (tests may substitute the Data modules)
+
+
+def _lengths(node: Any) -> dict[str, int]:
+    return {"inputs": int(node["inputs"]), "targets": int(node["targets"])}
+
+
+def build_model(cfg: DictConfig) -> Any:
+    """T5 sized by `cfg.model`, vocabulary rows = pieces + extra ids rounded up to 128 (M1, D33, D36)."""
+    models = _module("t5repro.models")
+    vocabulary = _module("t5repro.vocab").get_vocabulary(config_lib.require_path(cfg, "io.vocab_model"),
+                                                          int(cfg.vocab.extra_ids))
+    return models.T5(models.T5Config.from_cfg(cfg.model, vocab_size=int(vocabulary.vocab_size)))
+
+
+def _write_provenance(workdir: Path, cfg: DictConfig, extra: dict[str, Any]) -> None:
+    """Resolved config and run metadata beside the checkpoints (t5x config.gin; STYLE 'Provenance')."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    io_lib.write_text(workdir / "config.yaml", config_lib.to_yaml(cfg))
+    io_lib.write_json(workdir / "metadata.json", io_lib.run_metadata({
+        "stage": cfg.get("stage"), "scale": cfg.scale_name, "experiment": cfg.experiment_name, "seed": int(cfg.seed),
+        "devices": [str(d) for d in jax.devices()], **extra}))
+
+
+def _export(cfg: DictConfig, workdir: Path) -> None:
+    """Copy metrics.csv / summary.json to io.metrics_csv / io.summary_json when Snakemake asks for them."""
+    for key, name in (("io.metrics_csv", "metrics.csv"), ("io.summary_json", "summary.json")):
+        dest = cfg.io.get(key.split(".")[1])
+        if dest:
+            with io_lib.atomic_path(dest) as tmp:
+                shutil.copyfile(workdir / name, tmp)
+
+
+def pretrain(cfg: DictConfig) -> None:
+    """Pre-train T5 on the configured objective into `io.pretrain_dir` with the `pretrain` recipe (M46, M52)."""
+    workdir = config_lib.require_path(cfg, "io.pretrain_dir")
+    tcfg = TrainConfig.from_cfg(cfg.pretrain)
+    model = build_model(cfg)
+    task = _module("t5repro.tasks").register_pretraining_task(cfg)
+    _write_provenance(workdir, cfg, {"task": task, "phase": "pretrain"})
+    batches = _module("t5repro.data").get_batches(
+        task, split="train", sequence_length=_lengths(cfg.pretrain.sequence_length), batch_size=tcfg.batch_size,
+        pack=tcfg.pack, seed=int(cfg.seed))
+    train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=int(cfg.seed))
+    _export(cfg, workdir)
+
+
+def finetune(cfg: DictConfig) -> None:
+    """Fine-tune the final pre-training checkpoint (params AND Adafactor state, M42/M53) on `cfg.task`.
+
+    Fine-tuning step s runs at global step `pretrain_steps + s` (M42); the `finetune` recipe sets the
+    schedule (constant 1e-3, M48), steps and checkpoint cadence (every checkpoint kept, M52/M86).
+    """
+    method = str(cfg.finetune_method.name)
+    if method not in FINETUNE_METHODS:
+        raise ValueError(f"finetune_method {method!r} is not implemented yet (known: {', '.join(FINETUNE_METHODS)})")
+    pretrain_dir = config_lib.require_path(cfg, "io.pretrain_dir")
+    workdir = config_lib.require_path(cfg, "io.finetune_dir")
+    tcfg = TrainConfig.from_cfg(cfg.finetune)
+    model = build_model(cfg)
+    task = _module("t5repro.tasks").register_downstream_task(cfg)
+    seed = int(cfg.seed)
+
+    tx = make_optimizer(make_schedule(tcfg), None)  # same state structure as pre-training (optim.py)
+    like = jax.eval_shape(lambda: _fresh_state(model, tx, seed))
+    if latest_step(workdir) is None:
+        if not (pretrain_dir / "summary.json").is_file():  # M53: start from the *final* pre-training checkpoint
+            raise FileNotFoundError(f"pre-training in {pretrain_dir} has not finished (no summary.json); "
+                                    "rerun `t5repro pretrain` with the same io.pretrain_dir to complete it")
+        pre, meta = load_params(pretrain_dir, like)
+        init_state = TrainState.create(pre.params, pre.opt_state)
+        start_step: int | None = int(meta["global_step"])
+    else:  # resuming: the workdir's own checkpoint supplies state and start step; skip the pre-training load
+        init_state, start_step = like, None
+    _write_provenance(workdir, cfg, {"task": task, "phase": "finetune", "pretrain_dir": str(pretrain_dir)})
+    batches = _module("t5repro.data").get_batches(
+        task, split="train", sequence_length=_lengths(cfg.task.sequence_length), batch_size=tcfg.batch_size,
+        pack=tcfg.pack, seed=seed)
+    train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=seed, init_state=init_state,
+          start_step=start_step)
+    _export(cfg, workdir)
+
+
+def _fresh_state(model: Any, tx: Any, seed: int) -> TrainState:
+    params = init_model_params(model, jax.random.split(jax.random.PRNGKey(seed))[0])
+    return TrainState.create(params, tx.init(params))
