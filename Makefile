@@ -50,4 +50,4 @@ dry-run-paper: $(VENV)/.installed
 	$(BIN)/snakemake -n --config scale=paper
 
 clean:
-	rm -rf results .snakemake reports/*.md reports/*.csv reports/*.tex reports/figures reports/report.html
+	rm -rf results work .snakemake reports/table*.md reports/table*.csv reports/table*.tex reports/figures reports/report.html

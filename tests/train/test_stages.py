@@ -99,3 +99,34 @@ def test_unknown_finetune_method_and_missing_path_are_named(tmp_path, fake_data)
         stages.finetune(make_cfg(tmp_path, "finetune_method.name=adapters"))
     with pytest.raises(config_lib.ConfigError, match="io.pretrain_dir"):
         stages.pretrain(make_cfg(tmp_path, "io.pretrain_dir=null"))
+
+
+def test_prepare_workdir_resumes_same_key_and_clears_stale_state(tmp_path):
+    """A workdir resumes only the interrupted run it was started for; finished or foreign state is stale."""
+    from t5repro.train.stages import prepare_workdir
+
+    wd = tmp_path / "wd"
+    assert prepare_workdir(wd, "k1") is False  # fresh
+    (wd / "checkpoints").mkdir()
+    (wd / "checkpoints" / "marker").write_text("x")
+    assert prepare_workdir(wd, "k1") is False  # interrupted run, same key: resume, state kept
+    assert (wd / "checkpoints" / "marker").exists()
+    (wd / "summary.json").write_text("{}")
+    assert prepare_workdir(wd, "k1") is True  # finished with the same key: nothing to do
+    assert prepare_workdir(wd, "k2") is False  # other config or inputs: stale, removed
+    assert not (wd / "checkpoints").exists() and not (wd / "summary.json").exists()
+    assert (wd / "run_key.txt").read_text().strip() == "k2"
+
+
+def test_run_key_tracks_config_and_upstream_bytes(tmp_path):
+    from t5repro.config import load
+    from t5repro.train.stages import run_key
+
+    up = tmp_path / "summary.json"
+    up.write_text('{"steps": 1}')
+    base = load(["io.metrics_csv=a.csv"])
+    assert run_key(base, up) == run_key(load(["io.metrics_csv=b.csv"]), up)  # output-only paths ignored
+    assert run_key(base, up) != run_key(load(["finetune.steps=7"]), up)
+    k = run_key(base, up)
+    up.write_text('{"steps": 2}')
+    assert run_key(base, up) != k

@@ -8,6 +8,7 @@ interruption); `summary.json` is written last and atomically, so its presence ma
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import shutil
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import jax
-from omegaconf import DictConfig
+import yaml
+from omegaconf import DictConfig, OmegaConf
 
 from t5repro import config as config_lib
 from t5repro import io as io_lib
@@ -64,11 +66,55 @@ def _export(cfg: DictConfig, workdir: Path) -> None:
                 shutil.copyfile(workdir / name, tmp)
 
 
+def run_key(cfg: DictConfig, *inputs: Path) -> str:
+    """What a workdir's state was computed from: the resolved config and the bytes of upstream results.
+
+    Output-only paths (io.metrics_csv, io.summary_json) are left out, so copying results elsewhere
+    does not change the key.
+    """
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("metrics_csv", "summary_json"):
+        resolved["io"].pop(key, None)
+    h = hashlib.sha256(yaml.safe_dump(resolved, sort_keys=True).encode())
+    for path in inputs:
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def prepare_workdir(workdir: Path, key: str) -> bool:
+    """Make `workdir` safe to resume; return True if it already holds the finished run for `key`.
+
+    The workdir is the resume key of an *interrupted* run. State left by a finished run, or by a run
+    with another configuration or other upstream results (Snakemake reruns a job when its inputs
+    change), is stale: it is removed, with a warning, so training starts fresh.
+    """
+    key_file = workdir / "run_key.txt"
+    if workdir.exists():
+        old = key_file.read_text().strip() if key_file.is_file() else None
+        finished = (workdir / "summary.json").is_file()
+        if old == key and finished:
+            log.info("%s already holds this finished run; nothing to train", workdir)
+            return True
+        if old == key:
+            log.info("resuming the interrupted run in %s", workdir)
+            return False
+        if any(workdir.iterdir()):
+            log.warning("removing stale state in %s (%s)", workdir,
+                        "another configuration or other inputs" if old else "no run key")
+            shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    io_lib.write_text(key_file, key + "\n")
+    return False
+
+
 def pretrain(cfg: DictConfig) -> None:
     """Pre-train T5 on the configured objective into `io.pretrain_dir` with the `pretrain` recipe (M46, M52)."""
     workdir = config_lib.require_path(cfg, "io.pretrain_dir")
     tcfg = TrainConfig.from_cfg(cfg.pretrain)
     model = build_model(cfg)
+    if prepare_workdir(workdir, run_key(cfg)):
+        _export(cfg, workdir)
+        return
     task = _module("t5repro.tasks").register_pretraining_task(cfg)
     _write_provenance(workdir, cfg, {"task": task, "phase": "pretrain"})
     batches = _module("t5repro.data").get_batches(
@@ -90,6 +136,12 @@ def finetune(cfg: DictConfig) -> None:
     pretrain_dir = config_lib.require_path(cfg, "io.pretrain_dir")
     workdir = config_lib.require_path(cfg, "io.finetune_dir")
     tcfg = TrainConfig.from_cfg(cfg.finetune)
+    if not (pretrain_dir / "summary.json").is_file():  # M53: start from the *final* pre-training checkpoint
+        raise FileNotFoundError(f"pre-training in {pretrain_dir} has not finished (no summary.json); "
+                                "rerun `t5repro pretrain` with the same io.pretrain_dir to complete it")
+    if prepare_workdir(workdir, run_key(cfg, pretrain_dir / "summary.json")):
+        _export(cfg, workdir)
+        return
     model = build_model(cfg)
     task = _module("t5repro.tasks").register_downstream_task(cfg)
     seed = int(cfg.seed)
@@ -97,9 +149,6 @@ def finetune(cfg: DictConfig) -> None:
     tx = make_optimizer(make_schedule(tcfg), None)  # same state structure as pre-training (optim.py)
     like = jax.eval_shape(lambda: _fresh_state(model, tx, seed))
     if latest_step(workdir) is None:
-        if not (pretrain_dir / "summary.json").is_file():  # M53: start from the *final* pre-training checkpoint
-            raise FileNotFoundError(f"pre-training in {pretrain_dir} has not finished (no summary.json); "
-                                    "rerun `t5repro pretrain` with the same io.pretrain_dir to complete it")
         pre, meta = load_params(pretrain_dir, like)
         init_state = TrainState.create(pre.params, pre.opt_state)
         start_step: int | None = int(meta["global_step"])
