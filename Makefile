@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 # Offline copies of the C4 resources (Punkt, bad-words list); see README "Offline data".
 T5REPRO_DATA ?= $(abspath ../shared/data)
 export T5REPRO_DATA
+# Snakemake's rules call the `t5repro` console script: put the venv's bin first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
 CORES ?= 2
 
 .PHONY: smoke test test-fast install install-test lint dry-run-paper clean

@@ -9,7 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+
+# Before TensorFlow is imported (seqio): keep its C++ INFO/WARNING lines (oneDNN, missing CUDA) out of logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from omegaconf import OmegaConf, open_dict
 

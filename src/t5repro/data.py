@@ -16,6 +16,10 @@ import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
+# TensorFlow only runs the input pipeline (seqio); the accelerator belongs to JAX. Without this, TF
+# grabs GPU memory that the train step needs.
+tf.config.set_visible_devices([], "GPU")
+
 UNPACKED_KEYS = ("encoder_input_tokens", "decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights")
 PACKED_KEYS = UNPACKED_KEYS + ("encoder_segment_ids", "encoder_positions", "decoder_segment_ids",
                                "decoder_positions")

@@ -66,6 +66,8 @@ rule c4:
         directory("results/{scale}/c4/en"),
     log:
         "results/{scale}/logs/c4.log",
+    benchmark:
+        "results/{scale}/benchmarks/c4.tsv"
     params:
         wet_dir=wet_dir,
         data_dir=c4_resources_dir,

@@ -12,6 +12,7 @@ SCALE = config["scale"]
 EXPERIMENTS = config["experiments"]
 TABLES = config["tables"]
 REPO = Path(workflow.basedir)
+TFDS_DIR = "resources/tfds"  # TFDS data_dir of the paper-scale tasks (rule tfds_prepare)
 
 
 def data_dir():
@@ -91,4 +92,4 @@ def task_input(wildcards):
 
 
 def task_dir(wildcards):
-    return "results/smoke/taskdata" if wildcards.scale == "smoke" else "resources/tfds"
+    return "results/smoke/taskdata" if wildcards.scale == "smoke" else TFDS_DIR

@@ -12,14 +12,17 @@ rule evaluate:
         "results/{scale}/eval/{exp}/{task}.json",
     log:
         "results/{scale}/logs/evaluate/{exp}/{task}.log",
+    benchmark:
+        "results/{scale}/benchmarks/evaluate/{exp}/{task}.tsv"
     params:
         finetune_dir="work/{scale}/finetune/{exp}/{task}",
         task_dir=task_dir,
+        tfds_dir=TFDS_DIR,
     resources:
         accelerator=1,
     conda:
         "../envs/t5repro.yaml"
     shell:
         "t5repro evaluate scale={wildcards.scale} experiment={wildcards.exp} task={wildcards.task}"
-        " io.vocab_model={input.vocab} io.task_data_dir={params.task_dir} io.finetune_dir={params.finetune_dir}"
+        " io.vocab_model={input.vocab} io.task_data_dir={params.task_dir} io.tfds_dir={params.tfds_dir} io.finetune_dir={params.finetune_dir}"
         " io.eval_json={output} > {log} 2>&1"

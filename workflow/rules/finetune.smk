@@ -12,16 +12,19 @@ rule finetune:
         summary="results/{scale}/finetune/{exp}/{task}/summary.json",
     log:
         "results/{scale}/logs/finetune/{exp}/{task}.log",
+    benchmark:
+        "results/{scale}/benchmarks/finetune/{exp}/{task}.tsv"
     params:
         pretrain_dir="work/{scale}/pretrain/{exp}",
         workdir="work/{scale}/finetune/{exp}/{task}",
         task_dir=task_dir,
+        tfds_dir=TFDS_DIR,
     resources:
         accelerator=1,
     conda:
         "../envs/t5repro.yaml"
     shell:
         "t5repro finetune scale={wildcards.scale} experiment={wildcards.exp} task={wildcards.task}"
-        " io.vocab_model={input.vocab} io.task_data_dir={params.task_dir} io.pretrain_dir={params.pretrain_dir}"
+        " io.vocab_model={input.vocab} io.task_data_dir={params.task_dir} io.tfds_dir={params.tfds_dir} io.pretrain_dir={params.pretrain_dir}"
         " io.finetune_dir={params.workdir} io.metrics_csv={output.metrics} io.summary_json={output.summary}"
         " > {log} 2>&1"

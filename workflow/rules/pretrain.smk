@@ -12,6 +12,8 @@ rule pretrain:
         summary="results/{scale}/pretrain/{exp}/summary.json",
     log:
         "results/{scale}/logs/pretrain/{exp}.log",
+    benchmark:
+        "results/{scale}/benchmarks/pretrain/{exp}.tsv"
     params:
         workdir="work/{scale}/pretrain/{exp}",
     resources:

@@ -16,7 +16,7 @@ rule taskdata:
 rule tfds_prepare:
     """Paper scale: download and prepare one task's TFDS dataset into resources/tfds."""
     output:
-        touch("resources/tfds/{task}.prepared"),
+        touch(f"{TFDS_DIR}/{{task}}.prepared"),
     log:
         "resources/logs/tfds_{task}.log",
     params:

@@ -9,6 +9,8 @@ rule vocab:
         "results/{scale}/vocab/spm.model",
     log:
         "results/{scale}/logs/vocab.log",
+    benchmark:
+        "results/{scale}/benchmarks/vocab.tsv"
     conda:
         "../envs/t5repro.yaml"
     shell:
