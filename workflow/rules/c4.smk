@@ -8,6 +8,8 @@ rule wet_generate:
         directory("results/smoke/wet"),
     log:
         "results/smoke/logs/wet.log",
+    params:
+        config=config_digest("scale=smoke"),
     conda:
         "../envs/t5repro.yaml"
     shell:
@@ -71,6 +73,7 @@ rule c4:
     params:
         wet_dir=wet_dir,
         data_dir=c4_resources_dir,
+        config=stage_digest("scale"),
     conda:
         "../envs/t5repro.yaml"
     shell:

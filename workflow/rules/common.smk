@@ -15,6 +15,33 @@ REPO = Path(workflow.basedir)
 TFDS_DIR = "resources/tfds"  # TFDS data_dir of the paper-scale tasks (rule tfds_prepare)
 
 
+def config_digest(*overrides):
+    """sha256 of the resolved Hydra config a job runs with (io paths excluded).
+
+    Passed to rules as a param, so Snakemake's params rerun trigger reruns exactly the jobs whose
+    configuration changed when a file under conf/ is edited.
+    """
+    import hashlib
+
+    from omegaconf import OmegaConf
+
+    from t5repro import config as t5_config
+
+    resolved = OmegaConf.to_container(t5_config.load(list(overrides)), resolve=True)
+    resolved.pop("io", None)
+    return hashlib.sha256(repr(sorted(resolved.items())).encode()).hexdigest()[:16]
+
+
+def stage_digest(*keys):
+    """A params function: config_digest of scale/experiment/task overrides taken from the wildcards."""
+
+    def digest(wildcards):
+        names = {"scale": "scale", "exp": "experiment", "task": "task"}
+        return config_digest(*(f"{names[k]}={wildcards[k]}" for k in keys))
+
+    return digest
+
+
 def data_dir():
     """Offline copies of Punkt and the bad-words list: config, then $T5REPRO_DATA, then ../shared/data."""
     d = config.get("data_dir") or os.environ.get("T5REPRO_DATA") or str(REPO.parent / "shared" / "data")

@@ -16,6 +16,7 @@ rule evaluate:
         "results/{scale}/benchmarks/evaluate/{exp}/{task}.tsv"
     params:
         finetune_dir="work/{scale}/finetune/{exp}/{task}",
+        config=stage_digest("scale", "exp", "task"),
         task_dir=task_dir,
         tfds_dir=TFDS_DIR,
     resources:

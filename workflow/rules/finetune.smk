@@ -17,6 +17,7 @@ rule finetune:
     params:
         pretrain_dir="work/{scale}/pretrain/{exp}",
         workdir="work/{scale}/finetune/{exp}/{task}",
+        config=stage_digest("scale", "exp", "task"),
         task_dir=task_dir,
         tfds_dir=TFDS_DIR,
     resources:

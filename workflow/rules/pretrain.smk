@@ -16,6 +16,7 @@ rule pretrain:
         "results/{scale}/benchmarks/pretrain/{exp}.tsv"
     params:
         workdir="work/{scale}/pretrain/{exp}",
+        config=stage_digest("scale", "exp"),
     resources:
         accelerator=1,
     conda:

@@ -7,6 +7,8 @@ rule taskdata:
         directory("results/smoke/taskdata"),
     log:
         "results/smoke/logs/taskdata.log",
+    params:
+        config=config_digest("scale=smoke"),
     conda:
         "../envs/t5repro.yaml"
     shell:

@@ -11,6 +11,8 @@ rule vocab:
         "results/{scale}/logs/vocab.log",
     benchmark:
         "results/{scale}/benchmarks/vocab.tsv"
+    params:
+        config=stage_digest("scale"),
     conda:
         "../envs/t5repro.yaml"
     shell:
