@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib
 import io
 import json
 import logging
@@ -55,10 +56,17 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
+# Tables that are not metric tables: report.table -> the module whose `run(cfg)` writes it.
+OTHER_TABLES: dict[str, str] = {
+    "table03_objectives": "t5repro.report.table03",  # Table 3: example inputs/targets per objective
+}
+
+
 def get_table(name: str) -> TableSpec:
     """The `TableSpec` named by `report.table`; an unknown name raises listing the known tables."""
     if name not in TABLES:
-        raise config_lib.ConfigError(f"report.table={name!r} unknown (known: {', '.join(sorted(TABLES))})")
+        raise config_lib.ConfigError(
+            f"report.table={name!r} unknown (known: {', '.join(sorted([*TABLES, *OTHER_TABLES]))})")
     return TABLES[name]
 
 
@@ -177,9 +185,9 @@ def build_table(spec: TableSpec, paper: PaperTable, evals: Sequence[EvalResult])
     notes = [f"Paper rows: Raffel et al. (2020), {spec.title} (Section {spec.section}), validation sets, "
              f"as printed in {paper.path.name}; bold = the paper's bold cells."]
     if any(r.source == "ours@smoke" for r in ours):
-        notes.append("Smoke-scale rows (ours@smoke) come from tiny models trained for a few hundred steps on small "
-                     "generated stand-in tasks (named below). They only show that the pipeline runs end to end; "
-                     "they are NOT comparable with the paper's numbers.")
+        notes.append("Smoke-scale rows (ours@smoke) come from tiny models trained on CPU for a few thousand steps at "
+                     "most, on small generated stand-in tasks (named below). They only show that the pipeline runs "
+                     "end to end; they are NOT comparable with the paper's numbers.")
     if not ours:
         notes.append(f"No results of ours were found for experiments under conf/experiment/{spec.experiment_dir}/.")
     notes.append("Our rows: the best validation checkpoint per task (Section 3.1.2, spec D107); "
@@ -271,7 +279,11 @@ def write_table(table: Table, reports_dir: str | Path) -> list[Path]:
 
 def run(cfg: DictConfig) -> None:
     """Stage `report`: rebuild `report.table` beside the paper's numbers and draw the loss curves."""
-    spec = get_table(str(config_lib.require(cfg, "report.table")))
+    name = str(config_lib.require(cfg, "report.table"))
+    if name in OTHER_TABLES:
+        importlib.import_module(OTHER_TABLES[name]).run(cfg)
+        return
+    spec = get_table(name)
     results_dir = config_lib.require_path(cfg, "io.results_dir")
     reports_dir = config_lib.require_path(cfg, "io.reports_dir")
     if not results_dir.is_dir():
