@@ -14,7 +14,8 @@ from tests.workflow.test_dag import REPO, snakemake
 @pytest.mark.slow
 def test_smoke_dag_end_to_end(tmp_path):
     profile = str(REPO / "workflow/profiles/local")
-    out = snakemake("--profile", profile, "--cores", "2", "--directory", str(tmp_path), "smoke")
+    # The budget for the whole smoke DAG is 15 minutes on 2 cores (about 3-5 here).
+    out = snakemake("--profile", profile, "--cores", "2", "--directory", str(tmp_path), "smoke", timeout=900)
     assert out.returncode == 0, out.stdout[-5000:]
 
     md = (tmp_path / "reports/table01_baseline.md").read_text()
