@@ -222,3 +222,215 @@ def test_span_corruption_pipeline_lengths():
     assert all(len(e["inputs"]) + 1 <= 32 and len(e["targets"]) + 1 <= t_len for e in out)  # D47 budget
     with pytest.raises(ValueError, match="D47"):
         _pipeline(obj.span_corruption, {"inputs": 32, "targets": t_len - 1})
+
+
+# ----------------------------------------------------------------- D63 random_prefix_noise_mask
+
+
+@fast
+@given(length=st.integers(1, 400), d=st.sampled_from([0.0, 0.1, 0.25, 0.5]), seed=st.integers(0, 2**20))
+def test_random_prefix_bounds(length, d, seed):
+    mask = obj.random_prefix_noise_mask(length, d, seeds(seed)[:2]).numpy()
+    k = int(mask.sum())
+    assert mask.tolist() == [True] * k + [False] * (length - k)  # a prefix (D63)
+    k_min = min(length - 1, max(1, round((1 - 2 * d) * (length - 1))))  # Python round: half to even
+    assert k_min <= k <= length - 1
+
+
+def test_random_prefix_half_is_uniform_over_cuts():
+    counts = np.bincount([int(obj.random_prefix_noise_mask(5, 0.5, seeds(a)[:2]).numpy().sum()) for a in range(400)],
+                         minlength=5)
+    assert counts[0] == 0 and min(counts[1:]) > 70  # k uniform in [1, L-1] = [1, 4] (D63, d = 0.5)
+    with pytest.raises(ValueError, match="D63"):
+        obj.random_prefix_noise_mask(5, 0.6, seeds(0)[:2])
+
+
+# ----------------------------------------------------------------- D61 density, D68-D71 pieces
+
+
+@pytest.mark.parametrize("d", [0.1, 0.15, 0.25, 0.5])
+def test_iid_density_in_expectation(d):
+    fractions = [obj.iid_noise_mask(4000, d, seeds(s)).numpy().mean() for s in range(10)]
+    assert abs(np.mean(fractions) - d) < 0.008  # E[mask] = d (D61); std of the mean ~0.0025 at d = 0.5
+    assert obj.iid_noise_mask(50, 1.0, seeds(0)).numpy().all()  # deshuffling: d = 1 corrupts everything
+
+
+def test_mask_token_and_span_encodings():
+    x, m = tf.constant([5, 6, 7, 8, 9]), tf.constant([False, True, True, False, True])
+    assert obj.noise_token_to_sentinel(x, m, V).numpy().tolist() == [5, V - 1, V - 1, 8, V - 1]  # D68 "m"
+    assert obj.noise_span_to_sentinel(x, m, V).numpy().tolist() == [5, V - 1, 8, V - 1]  # D68 "s"
+    assert obj.noise_token_to_sentinel(x, m, 500).numpy().tolist()[1] == 499  # from the vocabulary size (D64)
+
+
+def test_random_token_range_and_determinism():
+    x = tf.fill([5000], 7)
+    m = tf.constant([True, False] * 2500)
+    out = obj.noise_token_to_random_token(x, m, 50, seeds(1)[2:4]).numpy()
+    assert (out[1::2] == 7).all()  # non-noise unchanged
+    assert out[0::2].min() == 3 and out[0::2].max() == 49  # uniform over [3, V), sentinels included (D69)
+    assert (out == obj.noise_token_to_random_token(x, m, 50, seeds(1)[2:4]).numpy()).all()
+    assert not (out == obj.noise_token_to_random_token(x, m, 50, seeds(2)[2:4]).numpy()).all()
+
+
+def test_bert_style_split_statistics():
+    v, n = 13, 60000  # a small vocabulary makes "random token = original" frequent enough to measure
+    x = tf.fill([n], 5)
+    m = tf.constant(np.arange(n) % 4 != 0)  # 3/4 noise
+    out = obj.noise_token_to_random_token_or_sentinel(x, m, v, seeds(3)[2:4]).numpy()
+    noise, clean = out[m.numpy()], out[~m.numpy()]
+    assert (clean == 5).all()
+    p_random, p_same = 0.1, 1 / (v - 3)
+    assert abs((noise == v - 1).mean() - (0.9 + p_random * p_same)) < 0.006  # 90 % mask id (D70)
+    assert abs(((noise != v - 1) & (noise != 5)).mean() - p_random * (1 - 2 * p_same)) < 0.006  # 10 % random
+    # No "keep" branch: a noise token survives only when the random draw equals it (0.1 x 1/10 = 1 %, not 10 %).
+    assert abs((noise == 5).mean() - p_random * p_same) < 0.003
+    assert ((noise >= 3) & (noise < v)).all()
+
+
+@fast
+@given(length=st.integers(1, 120), seed=st.integers(0, 2**20))
+def test_deshuffle_is_a_permutation(length, seed):
+    tokens = tf.range(3, 3 + length)
+    out = obj.denoise_tokens(tokens, vocab_size=V, noise_density=1.0, noise_mask_fn=obj.iid_noise_mask,
+                             inputs_fn=obj.permute_noise_tokens, targets_fn=None, seeds=seeds(seed))
+    inputs = out["inputs"].numpy().tolist()
+    assert sorted(inputs) == list(range(3, 3 + length)) and out["targets"].numpy().tolist() == sorted(inputs)  # D71
+
+
+def test_permute_keeps_non_noise_in_place():
+    x, m = tf.range(10, 30), tf.constant([i % 3 == 0 for i in range(20)])
+    out = obj.permute_noise_tokens(x, m, V, seeds(5)[2:4]).numpy()
+    mk = m.numpy()
+    assert (out[~mk] == x.numpy()[~mk]).all() and sorted(out[mk]) == sorted(x.numpy()[mk])
+    assert not (out[mk] == x.numpy()[mk]).all()
+
+
+@fast
+@given(length=st.integers(1, 150), d=st.sampled_from([0.15, 0.5]), seed=st.integers(0, 2**20))
+def test_mass_and_drop_tokens_properties(length, d, seed):
+    tokens = list(range(3, 3 + length))
+    kw = dict(vocab_size=V, noise_density=d, noise_mask_fn=obj.iid_noise_mask, seeds=seeds(seed))
+    mass = obj.denoise_tokens(tf.constant(tokens), inputs_fn=obj.noise_token_to_sentinel, targets_fn=None, **kw)
+    inputs = mass["inputs"].numpy().tolist()
+    assert mass["targets"].numpy().tolist() == tokens  # MASS: target = original (D72)
+    assert len(inputs) == length and all(i in (t, V - 1) for i, t in zip(inputs, tokens))
+    drop = obj.denoise_tokens(tf.constant(tokens), inputs_fn=obj.drop_noise_tokens,
+                              targets_fn=obj.drop_nonnoise_tokens, **kw)
+    kept, dropped = drop["inputs"].numpy().tolist(), drop["targets"].numpy().tolist()
+    assert sorted(kept + dropped) == tokens and kept == sorted(kept) and dropped == sorted(dropped)  # partition
+    assert set(dropped) == {t for i, t in zip(inputs, tokens) if i == V - 1}  # same mask under the same seeds
+
+
+# ----------------------------------------------------------------- D72 objectives as pipelines
+
+
+ENC_DEC = ["prefix_lm", "bert_style", "deshuffling", "mass_style", "iid_denoising", "drop_tokens", "span_corruption"]
+
+
+def _lengths_for(name, inputs=32):
+    from omegaconf import OmegaConf
+
+    from t5repro import config
+    from t5repro.tasks import c4
+
+    cfg = OmegaConf.load(config.conf_dir() / "objective" / f"{name}.yaml")
+    t = c4.objective_targets_length(cfg, inputs)
+    return {"inputs": inputs, "targets": t}, cfg
+
+
+@pytest.mark.parametrize("name", ENC_DEC)
+def test_objective_budgets_and_determinism(name):
+    lengths, cfg = _lengths_for(name)
+    out, docs = _pipeline(obj.OBJECTIVES[name], lengths)
+    assert out and all(len(e["inputs"]) + 1 <= lengths["inputs"] for e in out)  # D46/D47: room for EOS
+    if cfg.targets_length_ratio in (None, 1.0):  # D47 / 512-512 rows: targets always fit (others are trimmed, D43)
+        assert all(len(e["targets"]) + 1 <= lengths["targets"] for e in out)
+    assert _pipeline(obj.OBJECTIVES[name], lengths)[0] == out  # deterministic under a seed (D60)
+    assert _pipeline(obj.OBJECTIVES[name], lengths, seed=2)[0] != out
+
+
+def _is_slice(piece, whole):
+    return any(whole[i:i + len(piece)] == piece for i in range(len(whole) - len(piece) + 1))
+
+
+def test_prefix_lm_and_deshuffling_do_not_concatenate():
+    out, docs = _pipeline(obj.prefix_lm, {"inputs": 32, "targets": 32})
+    assert all(any(_is_slice(e["inputs"] + e["targets"], d) for d in docs) for e in out)  # one document each
+    assert all(e["inputs"] and len(e["inputs"] + e["targets"]) <= 31 for e in out)
+    out, docs = _pipeline(obj.deshuffling, {"inputs": 32, "targets": 32})
+    assert [e["targets"] for e in out] == [d[i:i + 31] for d in docs for i in range(0, len(d), 31)]  # D46 per doc
+
+
+def test_concatenating_objectives_keep_every_token():
+    for fn in (obj.bert_style, obj.mass_style):
+        out, docs = _pipeline(fn, {"inputs": 32, "targets": 32})
+        assert [t for e in out for t in e["targets"]] == [t for d in docs for t in d]  # D45 + target = original
+    out, docs = _pipeline(obj.drop_tokens, {"inputs": 32, "targets": 7})
+    assert sorted(t for e in out for t in e["inputs"] + e["targets"]) == sorted(t for d in docs for t in d)
+
+
+def test_lm_targets_only():
+    out, docs = _pipeline(obj.lm, {"inputs": 32, "targets": 20})
+    assert all(set(e) == {"targets"} for e in out)
+    assert all(len(e["targets"]) == 19 for e in out[:-1])  # split to L_targets - 1 (D72)
+    assert [t for e in out for t in e["targets"]] == [t for d in docs for t in d]
+
+
+# ----------------------------------------------------------------- registered Tasks at smoke lengths
+
+
+@pytest.mark.parametrize("name", ENC_DEC + ["replace_spans"])
+def test_registered_objective_yields_batches(session_cfg, name):
+    from t5repro import config, data, tasks
+    from t5repro.tasks import c4
+
+    cfg = config.load([f"io.c4_dir={session_cfg.io.c4_dir}", f"io.vocab_model={session_cfg.io.vocab_model}",
+                       f"vocab.size={session_cfg.vocab.size}", f"objective={name}"])
+    task = tasks.register_pretraining_task(cfg)
+    assert task == f"c4_{name}"
+    lengths = c4.pretraining_sequence_length(cfg)
+    assert lengths["inputs"] == 64
+    batch = next(data.get_batches(task, split="train", sequence_length=lengths, batch_size=4, pack=True, seed=0))
+    assert set(batch) == set(data.PACKED_KEYS)
+    for k, v in batch.items():
+        assert v.shape == (4, lengths["inputs"] if k.startswith("encoder") else lengths["targets"]), k
+    assert (batch["decoder_target_tokens"] == 1).sum() >= 4  # every row ends an example with EOS (D43)
+    enc = batch["encoder_input_tokens"]
+    vocab_size = tasks.output_features(str(cfg.io.vocab_model), 100)["targets"].vocabulary.vocab_size
+    assert enc.max() < vocab_size
+    if name in ("bert_style", "mass_style"):
+        assert (enc == vocab_size - 1).any()  # the shared mask id (D68)
+    if name == "mass_style":
+        assert not ((enc >= vocab_size - 100) & (enc < vocab_size - 1)).any()  # no unique sentinels
+
+
+def test_objective_keys_and_lm_are_checked(session_cfg):
+    from t5repro import config, tasks
+
+    base = [f"io.c4_dir={session_cfg.io.c4_dir}", f"io.vocab_model={session_cfg.io.vocab_model}"]
+    with pytest.raises(config.ConfigError, match="arch.name='encoder_decoder'"):
+        tasks.register_pretraining_task(config.load(base + ["objective=lm"]))
+    cfg = config.load(base + ["objective=span_corruption", "objective.mean_noise_span_length=10"])
+    assert tasks.register_pretraining_task(cfg) == "c4_span_corruption"
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        cfg.objective.name = "mass_style"  # span_corruption's mean_noise_span_length is not a MASS key
+    with pytest.raises(config.ConfigError, match="objective.mean_noise_span_length"):
+        tasks.register_pretraining_task(cfg)
+
+
+def test_d48_targets_lengths_from_objective_config():
+    from t5repro import config
+    from t5repro.tasks import c4
+
+    expected = {"table06/rate_10": 103, "table06/rate_15": 192, "table06/rate_25": 256, "table06/rate_50": 512,
+                "table05/drop_corrupted_tokens": 104, "table04/bert_style": 512, "table04/prefix_lm": 512,
+                "table04/deshuffling": 512, "table05/mass_style": 512, "table07/span_2": 126, "table07/span_3": 114,
+                "table07/span_5": 105, "table07/span_10": 99}  # spec D48 at paper scale
+    for experiment, targets in expected.items():
+        cfg = config.load([f"experiment={experiment}", "scale=paper"])
+        assert cfg.experiment_name == experiment.split("/")[1]
+        assert c4.pretraining_sequence_length(cfg) == {"inputs": 512, "targets": targets}, experiment
+    smoke = config.load(["experiment=table07/baseline_iid"])
+    assert c4.pretraining_sequence_length(smoke) == dict(smoke.pretrain.sequence_length)  # 64/24 unchanged

@@ -148,7 +148,21 @@ def random_spans_noise_mask(
     return interleave_spans(nonnoise_lengths, noise_lengths, length)
 
 
-# ----------------------------------------------------------------- inputs / targets pieces (D64-D67)
+def random_prefix_noise_mask(length: tf.Tensor, noise_density: float, seeds: tf.Tensor) -> tf.Tensor:
+    """Prefix LM: the first k positions are "noise" (the prefix), k ~ UniformInt[k_min, L-1] (D63). bool [L].
+
+    k_min = min(L-1, max(1, round((1-2d)(L-1)))), so d = 0.5 draws k uniformly from [1, L-1]; L = 1 gives k = 0.
+    """
+    if not 0.0 <= noise_density <= 0.5:
+        raise ValueError(f"random_prefix_noise_mask: noise_density must be in [0, 0.5] (spec D63), got {noise_density}")
+    length = tf.convert_to_tensor(length, tf.int32)
+    max_k = length - 1
+    min_k = tf.minimum(max_k, tf.maximum(1, _round_half_even((1.0 - 2.0 * noise_density) * tf.cast(max_k, tf.float32))))
+    k = tf.random.stateless_uniform([], seed=seeds[0], minval=min_k, maxval=max_k + 1, dtype=tf.int32)
+    return tf.range(length) < k
+
+
+# ----------------------------------------------------------------- inputs / targets pieces (D64-D71)
 
 
 def sentinel_id(vocab_size: int, j: tf.Tensor | int = 0) -> tf.Tensor | int:
@@ -191,6 +205,61 @@ def drop_nonnoise_tokens(
     """Keep the noise tokens only (D67)."""
     del vocab_size, seeds
     return tf.boolean_mask(tokens, noise_mask)
+
+
+def noise_token_to_sentinel(
+    tokens: tf.Tensor, noise_mask: tf.Tensor, vocab_size: int, seeds: Optional[tf.Tensor] = None
+) -> tf.Tensor:
+    """"m" encoding: every noise token becomes the shared mask id V-1; length unchanged (D68)."""
+    del seeds
+    return tf.where(noise_mask, tf.cast(sentinel_id(vocab_size), tokens.dtype), tokens)
+
+
+def noise_span_to_sentinel(
+    tokens: tf.Tensor, noise_mask: tf.Tensor, vocab_size: int, seeds: Optional[tf.Tensor] = None
+) -> tf.Tensor:
+    """"s" encoding: every noise span becomes one shared mask id V-1 (D68)."""
+    del seeds
+    previous_is_noise = tf.pad(noise_mask[:-1], [[1, 0]])
+    later_noise = tf.logical_and(noise_mask, previous_is_noise)
+    tokens = tf.where(noise_mask, tf.cast(sentinel_id(vocab_size), tokens.dtype), tokens)
+    return tf.boolean_mask(tokens, tf.logical_not(later_noise))
+
+
+NUM_RESERVED_TOKENS = 3  # pad 0, EOS 1, unk 2 are never drawn as random tokens (D69)
+
+
+def noise_token_to_random_token(
+    tokens: tf.Tensor, noise_mask: tf.Tensor, vocab_size: int, seeds: tf.Tensor
+) -> tf.Tensor:
+    """Every noise token becomes a uniform id in [3, V), sentinels included (D69); length unchanged."""
+    random_tokens = tf.random.stateless_uniform(tf.shape(tokens), seed=seeds[0], minval=NUM_RESERVED_TOKENS,
+                                                maxval=vocab_size, dtype=tf.int32)
+    return tf.where(noise_mask, tf.cast(random_tokens, tokens.dtype), tokens)
+
+
+def noise_token_to_random_token_or_sentinel(
+    tokens: tf.Tensor, noise_mask: tf.Tensor, vocab_size: int, seeds: tf.Tensor, random_prob: float = 0.1
+) -> tf.Tensor:
+    """BERT-style: a noise token becomes a random token with probability p (D69), else the mask id (D68) (D70).
+
+    As in the paper (§3.3.1) there is no "keep unchanged" branch: a noise token only survives when the drawn
+    random token happens to equal it.
+    """
+    use_random = tf.random.stateless_uniform(tf.shape(tokens), seed=seeds[0]) < random_prob
+    return tf.where(use_random,
+                    noise_token_to_random_token(tokens, noise_mask, vocab_size, seeds=seeds[1:]),
+                    noise_token_to_sentinel(tokens, noise_mask, vocab_size))
+
+
+def permute_noise_tokens(
+    tokens: tf.Tensor, noise_mask: tf.Tensor, vocab_size: int, seeds: tf.Tensor
+) -> tf.Tensor:
+    """The noise tokens, uniformly permuted among the noise positions; non-noise tokens stay (D71)."""
+    del vocab_size
+    positions = tf.where(noise_mask)  # int64 [n, 1]
+    shuffled = seqio.stateless_shuffle(tf.boolean_mask(tokens, noise_mask), seeds[0])
+    return tf.tensor_scatter_nd_update(tokens, positions, shuffled)
 
 
 # ----------------------------------------------------------------- the denoise framework (D60)
@@ -303,3 +372,116 @@ def span_corruption(
     mask_fn = functools.partial(random_spans_noise_mask, mean_noise_span_length=mean_noise_span_length)
     return denoise(dataset, output_features, noise_density=noise_density, noise_mask_fn=mask_fn,
                    inputs_fn=noise_span_to_unique_sentinel, targets_fn=nonnoise_span_to_unique_sentinel)
+
+
+def _pieces(
+    dataset: tf.data.Dataset,
+    sequence_length: Mapping[str, int],
+    output_features: Optional[Mapping[str, seqio.Feature]],
+    *,
+    concat: bool,
+) -> tf.data.Dataset:
+    """D44, then D45 when `concat`, then D46 with M = L_inputs - 1: the raw pieces every D72 row starts from."""
+    dataset = select_random_chunk(dataset, output_features)
+    if concat:
+        dataset = reduce_concat_tokens(dataset)
+    return split_tokens_to_inputs_length(dataset, sequence_length)
+
+
+def prefix_lm(
+    dataset: tf.data.Dataset,
+    sequence_length: Mapping[str, int],
+    output_features: Mapping[str, seqio.Feature],
+    *,
+    noise_density: float = 0.5,
+) -> tf.data.Dataset:
+    """§3.3.1 prefix language modeling (D72): each document's piece cut at a random point (D63, d = 0.5);
+    inputs = the prefix (drop_nonnoise, D67), targets = the rest (drop_noise). No concatenation."""
+    dataset = _pieces(dataset, sequence_length, output_features, concat=False)
+    return denoise(dataset, output_features, noise_density=noise_density, noise_mask_fn=random_prefix_noise_mask,
+                   inputs_fn=drop_nonnoise_tokens, targets_fn=drop_noise_tokens)
+
+
+def bert_style(
+    dataset: tf.data.Dataset,
+    sequence_length: Mapping[str, int],
+    output_features: Mapping[str, seqio.Feature],
+    *,
+    noise_density: float = 0.15,
+    random_token_prob: float = 0.1,
+) -> tf.data.Dataset:
+    """§3.3.1 BERT-style (D72): 15 % i.i.d. tokens (D61) -> 90 % mask id / 10 % random token (D70);
+    targets = the whole original piece."""
+    dataset = _pieces(dataset, sequence_length, output_features, concat=True)
+    inputs_fn = functools.partial(noise_token_to_random_token_or_sentinel, random_prob=random_token_prob)
+    return denoise(dataset, output_features, noise_density=noise_density, noise_mask_fn=iid_noise_mask,
+                   inputs_fn=inputs_fn, targets_fn=None)
+
+
+def deshuffling(
+    dataset: tf.data.Dataset,
+    sequence_length: Mapping[str, int],
+    output_features: Mapping[str, seqio.Feature],
+    *,
+    noise_density: float = 1.0,
+) -> tf.data.Dataset:
+    """§3.3.1 deshuffling (D72): every token is noise (D61, d = 1) and the tokens are permuted (D71);
+    targets = the original piece. No concatenation."""
+    dataset = _pieces(dataset, sequence_length, output_features, concat=False)
+    return denoise(dataset, output_features, noise_density=noise_density, noise_mask_fn=iid_noise_mask,
+                   inputs_fn=permute_noise_tokens, targets_fn=None)
+
+
+def mass_style(
+    dataset: tf.data.Dataset,
+    sequence_length: Mapping[str, int],
+    output_features: Mapping[str, seqio.Feature],
+    *,
+    noise_density: float = 0.15,
+) -> tf.data.Dataset:
+    """§3.3.2 MASS-style (D72): 15 % i.i.d. tokens (D61) -> the mask id each (D68); targets = the original."""
+    dataset = _pieces(dataset, sequence_length, output_features, concat=True)
+    return denoise(dataset, output_features, noise_density=noise_density, noise_mask_fn=iid_noise_mask,
+                   inputs_fn=noise_token_to_sentinel, targets_fn=None)
+
+
+def drop_tokens(
+    dataset: tf.data.Dataset,
+    sequence_length: Mapping[str, int],
+    output_features: Mapping[str, seqio.Feature],
+    *,
+    noise_density: float = 0.15,
+) -> tf.data.Dataset:
+    """§3.3.2 "drop corrupted tokens" (D72): 15 % i.i.d. tokens (D61) deleted from the inputs (drop_noise, D67);
+    targets = the deleted tokens in order (drop_nonnoise)."""
+    dataset = _pieces(dataset, sequence_length, output_features, concat=True)
+    return denoise(dataset, output_features, noise_density=noise_density, noise_mask_fn=iid_noise_mask,
+                   inputs_fn=drop_noise_tokens, targets_fn=drop_nonnoise_tokens)
+
+
+def lm(
+    dataset: tf.data.Dataset,
+    sequence_length: Mapping[str, int],
+    output_features: Optional[Mapping[str, seqio.Feature]] = None,
+) -> tf.data.Dataset:
+    """§3.2 language modeling for decoder-only models (D72 "LM"): D44 -> D45 -> split to L_targets - 1 (D46);
+    the examples carry `targets` only (the LM feature converter, D51, consumes them)."""
+    dataset = select_random_chunk(dataset, output_features)
+    dataset = reduce_concat_tokens(dataset)
+    return split_tokens(dataset, max_tokens_per_segment=sequence_length["targets"] - 1)
+
+
+# Paper names of the D72 rows -> the preprocessor implementing each. "replace_spans" is Table 5's name for the
+# i.i.d. baseline ("replace corrupted spans"); Tables 6 and 7 vary iid_denoising's and span_corruption's keys.
+OBJECTIVES: dict[str, Callable[..., tf.data.Dataset]] = {
+    "prefix_lm": prefix_lm,
+    "bert_style": bert_style,
+    "deshuffling": deshuffling,
+    "mass_style": mass_style,
+    "iid_denoising": iid_denoising,
+    "replace_spans": iid_denoising,
+    "drop_tokens": drop_tokens,
+    "span_corruption": span_corruption,
+    "lm": lm,
+}
+DECODER_ONLY_OBJECTIVES = frozenset({"lm"})

@@ -43,8 +43,8 @@ def test_unknown_objective_is_named(session_cfg, tmp_path):
 
     cfg = session_cfg.copy()
     with open_dict(cfg):
-        cfg.objective.name = "bert_style"
-    with pytest.raises(config.ConfigError, match="objective.name='bert_style'"):
+        cfg.objective.name = "bert_stlye"
+    with pytest.raises(config.ConfigError, match="objective.name='bert_stlye'"):
         tasks.register_pretraining_task(cfg)
 
 

@@ -1,14 +1,17 @@
-"""C4 pre-training Task (§3.1.4 baseline; spec D40-D47, D72): C4 shards -> text -> tokens -> objective -> EOS."""
+"""C4 pre-training Tasks (§3.1.4 baseline, §3.3 objectives; spec D40-D48, D72): C4 shards -> text -> tokens ->
+objective -> EOS, one Task per `objective.name`."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
-from typing import Callable
+import math
+from typing import Callable, Optional
 
 import seqio
 import tensorflow as tf
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from t5repro import config as config_lib
 from t5repro import objectives
@@ -28,17 +31,57 @@ def c4_source(c4_dir: str) -> seqio.FileDataSource:
     )
 
 
+# Keys of conf/objective/*.yaml that are not arguments of the preprocessor.
+OBJECTIVE_META_KEYS = ("name", "targets_length_ratio")
+
+
 def objective_preprocessor(objective_cfg: DictConfig) -> Callable:
-    """The token preprocessor of `objective.name` (D72 catalogue); unknown names raise naming the key."""
+    """The token preprocessor of `objective.name` (D72 catalogue) with the other `objective.*` keys as its
+    arguments; an unknown name or key raises naming it."""
     name = str(objective_cfg.name)
-    d = float(objective_cfg.get("noise_density", 0.15))
-    if name == "iid_denoising":
-        return functools.partial(objectives.iid_denoising, noise_density=d)
+    if name not in objectives.OBJECTIVES:
+        raise config_lib.ConfigError(
+            f"objective.name={name!r} is not a pre-training objective (known: {', '.join(sorted(objectives.OBJECTIVES))})")
+    fn = objectives.OBJECTIVES[name]
+    params = inspect.signature(fn).parameters
+    kwargs = {}
+    for key, value in objective_cfg.items():
+        if key in OBJECTIVE_META_KEYS:
+            continue
+        if key not in params or params[key].kind is not inspect.Parameter.KEYWORD_ONLY:
+            known = [p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY]
+            raise config_lib.ConfigError(f"objective.{key} is not an argument of objective {name!r} "
+                                         f"(its keys: {', '.join(known) or 'none'})")
+        kwargs[str(key)] = float(value) if isinstance(value, (int, float)) else value
+    return functools.partial(fn, **kwargs)
+
+
+def objective_targets_length(objective_cfg: DictConfig, inputs_length: int) -> Optional[int]:
+    """The targets length the objective needs for `inputs_length` (D47/D48), or None when it sets none.
+
+    span_corruption: D47's `random_spans_helper` (114 for 512 at mu = 3, 14 for 64). Other objectives:
+    ceil(objective.targets_length_ratio x inputs_length), the ratio being D48's paper targets length / 512
+    (i.i.d. 15 %: 192/512 = 0.375, which gives smoke's 24 for 64 inputs).
+    """
+    name = str(objective_cfg.name)
     if name == "span_corruption":
-        mu = float(objective_cfg.get("mean_noise_span_length", 3.0))
-        return functools.partial(objectives.span_corruption, noise_density=d, mean_noise_span_length=mu)
-    raise config_lib.ConfigError(
-        f"objective.name={name!r} is not implemented yet for pre-training (known: iid_denoising, span_corruption)")
+        return objectives.random_spans_helper(int(inputs_length), float(objective_cfg.get("noise_density", 0.15)),
+                                              float(objective_cfg.get("mean_noise_span_length", 3.0)))[1]
+    ratio = objective_cfg.get("targets_length_ratio")
+    return None if ratio is None else int(math.ceil(float(ratio) * int(inputs_length)))
+
+
+def pretraining_sequence_length(cfg: DictConfig) -> dict[str, int]:
+    """`pretrain.sequence_length` with targets replaced by the objective's own length (D48) when it has one.
+
+    The objective decides the targets length (as T5's objective gins do) because the scale group, applied
+    before `experiment`, fixes `pretrain.sequence_length`; a ratio of the inputs length holds at every scale.
+    """
+    lengths = {k: int(v) for k, v in dict(cfg.pretrain.sequence_length).items()}
+    needed = objective_targets_length(cfg.objective, lengths["inputs"])
+    if needed is not None:
+        lengths["targets"] = needed
+    return lengths
 
 
 def pretraining_task_name(cfg: DictConfig) -> str:
@@ -51,6 +94,19 @@ def register_pretraining_task(cfg: DictConfig) -> str:
     c4_dir = str(config_lib.require_path(cfg, "io.c4_dir"))
     vocab_model = str(config_lib.require_path(cfg, "io.vocab_model"))
     objective = objective_preprocessor(cfg.objective)
+    name = str(cfg.objective.name)
+    arch = str(OmegaConf.select(cfg, "arch.name", default="encoder_decoder"))
+    if name in objectives.DECODER_ONLY_OBJECTIVES and arch == "encoder_decoder":
+        raise config_lib.ConfigError(
+            f"objective.name={name!r} yields targets only, for a decoder-only model (spec D51/D72), but "
+            f"arch.name={arch!r}; it needs the decoder-only architecture (issue 5)")
+    configured = OmegaConf.select(cfg, "pretrain.sequence_length")
+    if configured is not None:
+        needed = objective_targets_length(cfg.objective, int(configured.inputs))
+        if needed is not None and int(configured.targets) < needed:
+            logger.warning("objective %s needs targets length %d for inputs %d (spec D47/D48) but "
+                           "pretrain.sequence_length.targets=%d: longer targets will be truncated",
+                           name, needed, int(configured.inputs), int(configured.targets))
     return add_task(
         pretraining_task_name(cfg),
         source=c4_source(c4_dir),
