@@ -28,6 +28,7 @@ def fake_data(monkeypatch):
     vocab.get_vocabulary = lambda path, extra_ids=100: types.SimpleNamespace(vocab_size=100)
     tasks = types.ModuleType("t5repro.tasks")
     tasks.register_pretraining_task = lambda cfg: "c4_fake"
+    tasks.pretraining_sequence_length = lambda cfg: dict(cfg.pretrain.sequence_length)
     tasks.register_downstream_task = lambda cfg: f"{cfg.task.name}_fake"
     data = types.ModuleType("t5repro.data")
 
@@ -95,8 +96,8 @@ def test_no_pretraining_control_finetunes_from_random_init(tmp_path, fake_data):
 
 
 def test_unknown_finetune_method_and_missing_path_are_named(tmp_path, fake_data):
-    with pytest.raises(ValueError, match="finetune_method 'adapters'"):
-        stages.finetune(make_cfg(tmp_path, "finetune_method.name=adapters"))
+    with pytest.raises(config_lib.ConfigError, match=r"finetune_method\.name.*'bogus'"):
+        stages.finetune(make_cfg(tmp_path, "finetune_method.name=bogus"))
     with pytest.raises(config_lib.ConfigError, match="io.pretrain_dir"):
         stages.pretrain(make_cfg(tmp_path, "io.pretrain_dir=null"))
 

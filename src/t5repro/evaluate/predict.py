@@ -230,6 +230,9 @@ def run(cfg: DictConfig) -> None:
                 seq["inputs"])
 
     model_config = T5Config.from_cfg(cfg.model, vocab_size=int(vocabulary.vocab_size))
+    if cfg.get("finetune_method") is not None:  # the fine-tuned model: adapters add parameters (M55)
+        from t5repro.train.finetune_methods import model_config as finetuned_config
+        model_config = finetuned_config(model_config, cfg.finetune_method)
     model = T5(model_config)
     like = jax.eval_shape(lambda: init_params(model, jax.random.PRNGKey(0)))
 

@@ -34,6 +34,7 @@ class T5Config:
     layer_norm_epsilon: float = 1e-6
     dtype: str = "float32"  # activation dtype (M24); parameters are always float32
     zero_padding: bool = True  # spec M13 (SHOULD): zero the residual stream at padding positions
+    adapter_dim: int | None = None  # §3.5.1 adapter width d_A (M55-M57); None = no adapter sub-layers
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "d_ff", "num_heads", "d_kv", "relative_attention_num_buckets",
@@ -45,6 +46,8 @@ class T5Config:
             raise ValueError("relative_attention_num_buckets must be a multiple of 4 (M17)")
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
+        if self.adapter_dim is not None and int(self.adapter_dim) <= 0:
+            raise ValueError(f"T5Config.adapter_dim must be positive or None, got {self.adapter_dim}")
         jnp.dtype(self.dtype)  # raises on an unknown dtype name
 
     @property
@@ -74,7 +77,7 @@ class T5Config:
             if val is not None:
                 kwargs[f.name] = val
         for k in ("d_model", "d_ff", "num_heads", "d_kv", "num_encoder_layers", "num_decoder_layers",
-                  "relative_attention_num_buckets", "relative_attention_max_distance"):
+                  "relative_attention_num_buckets", "relative_attention_max_distance", "adapter_dim"):
             if k in kwargs:
                 kwargs[k] = int(kwargs[k])
         for k in ("dropout_rate", "layer_norm_epsilon"):

@@ -16,8 +16,11 @@ def param_count(config: T5Config) -> int:
     v, d, f, h, big_h = config.vocab_size, config.d_model, config.d_ff, config.num_heads, config.H
     nb = config.relative_attention_num_buckets
     le, ld = config.num_encoder_layers, config.num_decoder_layers
-    return (v * d + le * (4 * d * big_h + 2 * d * f + 2 * d) + ld * (8 * d * big_h + 2 * d * f + 3 * d)
-            + 2 * (nb * h + d))
+    n = (v * d + le * (4 * d * big_h + 2 * d * f + 2 * d) + ld * (8 * d * big_h + 2 * d * f + 3 * d)
+         + 2 * (nb * h + d))
+    if config.adapter_dim is not None:  # spec M56: (Le + Ld) * (2 d d_A + d)
+        n += (le + ld) * (2 * d * int(config.adapter_dim) + d)
+    return n
 
 
 def eval_shape_param_count(config: T5Config) -> int:

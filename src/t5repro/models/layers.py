@@ -21,6 +21,8 @@ Array = jax.Array
 Initializer = Callable[..., Array]
 
 NEG_INF = -1e9  # spec M10: additive mask value in float32
+ADAPTER = "adapter"                        # §3.5.1 adapter sub-layer (wi [d, d_A], wo [d_A, d]), M55
+ADAPTER_NORM = "pre_adapter_layer_norm"    # its own RMSNorm scale (M55, M58)
 PARAM_DTYPE = jnp.float32  # spec M24 / M43: parameters and optimiser state are float32
 
 
@@ -221,20 +223,25 @@ class MultiHeadAttention(nn.Module):
 
 
 class MlpBlock(nn.Module):
-    """FFN `wo . Dropout(ReLU(wi . x))`, no biases, hidden dropout broadcast over length (M7, M15)."""
+    """FFN `wo . Dropout(ReLU(wi . x))`, no biases, hidden dropout broadcast over length (M7, M15).
+
+    `hidden_dim` overrides d_ff: the §3.5.1 adapter is this block with width d_A (M55, M57).
+    """
 
     config: T5Config
+    hidden_dim: int | None = None
 
     @nn.compact
     def __call__(self, x: Array, *, deterministic: bool = True) -> Array:
         """Apply the ReLU feed-forward sub-layer to [B, L, d]."""
         cfg = self.config
         dt = cfg.activation_dtype
+        f = cfg.d_ff if self.hidden_dim is None else int(self.hidden_dim)
         # spec M22: truncated normal at +-2 sigma, sigma = fan_in^-0.5 pre-truncation (MTF variant).
-        hid = _dense(cfg.d_ff, cfg.d_model ** -0.5, ("embed", "mlp"), dt, "wi", truncated=True)(x)
+        hid = _dense(f, cfg.d_model ** -0.5, ("embed", "mlp"), dt, "wi", truncated=True)(x)
         hid = nn.relu(hid)
         hid = dropout(cfg.dropout_rate)(hid, deterministic=deterministic)  # [B,1,f] mask (M15)
-        return _dense(cfg.d_model, cfg.d_ff ** -0.5, ("mlp", "embed"), dt, "wo", truncated=True)(hid)
+        return _dense(cfg.d_model, f ** -0.5, ("mlp", "embed"), dt, "wo", truncated=True)(hid)
 
 
 class Embed(nn.Module):
@@ -301,6 +308,13 @@ class T5Block(nn.Module):
         y = norm("pre_mlp_layer_norm")(x)
         y = MlpBlock(cfg, name="mlp")(y, deterministic=deterministic)
         x = x + dropout(cfg.dropout_rate)(y, deterministic=deterministic)
+        if cfg.adapter_dim is not None:
+            # spec M55: a complete pre-norm residual sub-layer after the FFN, FFN-shaped with width d_A and
+            # FFN-initialised (M57: not identity), dropout at the FFN's sites (M15).
+            x = _zero_pad(x, nonpad)
+            y = norm(ADAPTER_NORM)(x)
+            y = MlpBlock(cfg, hidden_dim=cfg.adapter_dim, name=ADAPTER)(y, deterministic=deterministic)
+            x = x + dropout(cfg.dropout_rate)(y, deterministic=deterministic)
         return x, position_bias
 
 

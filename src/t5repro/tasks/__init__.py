@@ -77,6 +77,13 @@ def register_pretraining_task(cfg) -> str:
     return register(cfg)
 
 
+def pretraining_sequence_length(cfg) -> dict[str, int]:
+    """Input and targets lengths of pre-training batches: the objective sets the targets length (D48)."""
+    from t5repro.tasks.c4 import pretraining_sequence_length as lengths
+
+    return lengths(cfg)
+
+
 def register_downstream_task(cfg) -> str:
     """Register the downstream Task of `cfg.task` in the paper's text-to-text format (D80/D81)."""
     from t5repro.tasks.downstream import register_downstream_task as register
@@ -85,5 +92,5 @@ def register_downstream_task(cfg) -> str:
 
 
 __all__ = ["add_task", "output_features", "parse_json_lines", "json_lines_reader", "register_pretraining_task",
-           "register_downstream_task"]
+           "pretraining_sequence_length", "register_downstream_task"]
 

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from t5repro import config as config_lib
 from t5repro import io as io_lib
+from t5repro.train import finetune_methods
 from t5repro.train.checkpoint import latest_step, load_params
 from t5repro.train.optim import make_optimizer
 from t5repro.train.schedules import make_schedule
@@ -29,7 +30,7 @@ from t5repro.train.trainer import TrainConfig, init_model_params, train
 
 log = logging.getLogger(__name__)
 
-FINETUNE_METHODS = ("all_params",)  # §3.5.1 adapters / gradual unfreezing: not yet implemented
+FINETUNE_METHODS = finetune_methods.METHODS  # §3.5.1, Table 10
 
 
 def _module(name: str) -> Any:
@@ -40,12 +41,18 @@ def _lengths(node: Any) -> dict[str, int]:
     return {"inputs": int(node["inputs"]), "targets": int(node["targets"])}
 
 
-def build_model(cfg: DictConfig) -> Any:
-    """T5 sized by `cfg.model`, vocabulary rows = pieces + extra ids rounded up to 128 (M1, D33, D36)."""
+def build_model(cfg: DictConfig, *, finetuning: bool = False) -> Any:
+    """T5 sized by `cfg.model`, vocabulary rows = pieces + extra ids rounded up to 128 (M1, D33, D36).
+
+    `finetuning=True` builds the model that `cfg.finetune_method` fine-tunes (adapters add sub-layers, M55).
+    """
     models = _module("t5repro.models")
     vocabulary = _module("t5repro.vocab").get_vocabulary(config_lib.require_path(cfg, "io.vocab_model"),
                                                           int(cfg.vocab.extra_ids))
-    return models.T5(models.T5Config.from_cfg(cfg.model, vocab_size=int(vocabulary.vocab_size)))
+    config = models.T5Config.from_cfg(cfg.model, vocab_size=int(vocabulary.vocab_size))
+    if finetuning:
+        config = finetune_methods.model_config(config, cfg.finetune_method)
+    return models.T5(config)
 
 
 def _write_provenance(workdir: Path, cfg: DictConfig, extra: dict[str, Any]) -> None:
@@ -115,11 +122,13 @@ def pretrain(cfg: DictConfig) -> None:
     if prepare_workdir(workdir, run_key(cfg)):
         _export(cfg, workdir)
         return
-    task = _module("t5repro.tasks").register_pretraining_task(cfg)
+    tasks = _module("t5repro.tasks")
+    task = tasks.register_pretraining_task(cfg)
     _write_provenance(workdir, cfg, {"task": task, "phase": "pretrain"})
+    # The objective decides its targets length (D48: 192 for the i.i.d. baseline, 114 for span corruption...).
+    lengths = tasks.pretraining_sequence_length(cfg)
     batches = _module("t5repro.data").get_batches(
-        task, split="train", sequence_length=_lengths(cfg.pretrain.sequence_length), batch_size=tcfg.batch_size,
-        pack=tcfg.pack, seed=int(cfg.seed))
+        task, split="train", sequence_length=lengths, batch_size=tcfg.batch_size, pack=tcfg.pack, seed=int(cfg.seed))
     train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=int(cfg.seed))
     _export(cfg, workdir)
 
@@ -129,10 +138,12 @@ def finetune(cfg: DictConfig) -> None:
 
     Fine-tuning step s runs at global step `pretrain_steps + s` (M42); the `finetune` recipe sets the
     schedule (constant 1e-3, M48), steps and checkpoint cadence (every checkpoint kept, M52/M86).
+
+    `cfg.finetune_method` (§3.5.1, finetune_methods.py) picks the trainable set. With adapters the
+    fine-tuned model has parameters the pre-trained one lacks: they (and their Adafactor statistics)
+    are initialised fresh from the seed, everything else is restored from pre-training (M53, M57).
     """
-    method = str(cfg.finetune_method.name)
-    if method not in FINETUNE_METHODS:
-        raise ValueError(f"finetune_method {method!r} is not implemented yet (known: {', '.join(FINETUNE_METHODS)})")
+    finetune_methods.method_name(cfg.finetune_method)  # ConfigError naming the key, before any work
     pretrain_dir = config_lib.require_path(cfg, "io.pretrain_dir")
     workdir = config_lib.require_path(cfg, "io.finetune_dir")
     tcfg = TrainConfig.from_cfg(cfg.finetune)
@@ -142,24 +153,34 @@ def finetune(cfg: DictConfig) -> None:
     if prepare_workdir(workdir, run_key(cfg, pretrain_dir / "summary.json")):
         _export(cfg, workdir)
         return
-    model = build_model(cfg)
+    base_model = build_model(cfg)
+    model = build_model(cfg, finetuning=True)
     task = _module("t5repro.tasks").register_downstream_task(cfg)
     seed = int(cfg.seed)
 
     tx = make_optimizer(make_schedule(tcfg), None)  # same state structure as pre-training (optim.py)
     like = jax.eval_shape(lambda: _fresh_state(model, tx, seed))
     if latest_step(workdir) is None:
-        pre, meta = load_params(pretrain_dir, like)
-        init_state = TrainState.create(pre.params, pre.opt_state)
+        if model.config == base_model.config:
+            pre, meta = load_params(pretrain_dir, like)
+            init_state = TrainState.create(pre.params, pre.opt_state)
+        else:  # new (adapter) parameters: fresh seeded init + fresh statistics for them, the rest restored
+            pre, meta = load_params(pretrain_dir, jax.eval_shape(lambda: _fresh_state(base_model, tx, seed)))
+            init_state = finetune_methods.merge_pretrained(_fresh_state(model, tx, seed),
+                                                           TrainState.create(pre.params, pre.opt_state))
+            del pre
         start_step: int | None = int(meta["global_step"])
     else:  # resuming: the workdir's own checkpoint supplies state and start step; skip the pre-training load
         init_state, start_step = like, None
-    _write_provenance(workdir, cfg, {"task": task, "phase": "finetune", "pretrain_dir": str(pretrain_dir)})
+    mask = finetune_methods.mask_for_training(like.params, cfg.finetune_method, total_steps=tcfg.steps)
+    _write_provenance(workdir, cfg, {
+        "task": task, "phase": "finetune", "pretrain_dir": str(pretrain_dir),
+        "finetune_method": finetune_methods.describe(like.params, cfg.finetune_method, total_steps=tcfg.steps)})
     batches = _module("t5repro.data").get_batches(
         task, split="train", sequence_length=_lengths(cfg.task.sequence_length), batch_size=tcfg.batch_size,
         pack=tcfg.pack, seed=seed)
     train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=seed, init_state=init_state,
-          start_step=start_step)
+          start_step=start_step, trainable_mask=mask)
     _export(cfg, workdir)
 
 

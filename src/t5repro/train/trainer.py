@@ -26,6 +26,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import linen as nn
 
@@ -96,7 +97,9 @@ def init_model_params(model: nn.Module, rng: jax.Array) -> Any:
 
 @functools.lru_cache(maxsize=8)
 def _jitted_init(model: nn.Module):
-    tokens = jnp.ones((1, 1), jnp.int32)
+    # NumPy, not jnp: the first call may happen inside a trace (jax.eval_shape of a fresh state), and a
+    # jnp array created there would be a tracer captured by this cached function (UnexpectedTracerError).
+    tokens = np.ones((1, 1), np.int32)
     return jax.jit(lambda r: model.init({"params": r, "dropout": r}, tokens, tokens, deterministic=True))
 
 
@@ -170,7 +173,10 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
       start_step: global step at which this phase starts (pre-training steps for fine-tuning, M42); on
         resume the checkpoint's value is used (None: take it from the checkpoint, 0 for a fresh run).
       total_steps: updates in this phase; default `train_cfg.steps`.
-      trainable_mask: bool pytree over params; False = frozen (M44). None = all parameters.
+      trainable_mask: bool pytree over params; False = frozen (M44). None = all parameters. Or a callable
+        `phase_step -> mask` (0-based step of the update; gradual unfreezing, M60) that returns the same
+        object while the mask does not change: one train step is compiled per distinct mask, and the mask
+        depends only on the step, so a resumed run applies the same masks as a run in one go.
       init_params, init_opt_state: alternative to `init_state` (architecture.md contract).
       async_checkpoints: save checkpoints in the background (M86).
 
@@ -186,7 +192,8 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
     workdir.mkdir(parents=True, exist_ok=True)
 
     schedule = make_schedule(tcfg)
-    tx = make_optimizer(schedule, trainable_mask)
+    mask_at = trainable_mask if callable(trainable_mask) else (lambda _step: trainable_mask)
+    tx = make_optimizer(schedule, None)  # only for init: masking keeps the state structure (optim.py)
     init_rng, dropout_root = jax.random.split(jax.random.PRNGKey(seed))
     if init_state is None:
         params = init_model_params(model, init_rng) if init_params is None else init_params
@@ -238,7 +245,8 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
         if next(it, None) is None:
             raise ValueError(f"data iterator ended while skipping to batch {consumed} (at {i})")
 
-    step_fn = make_train_step(model, tcfg, trainable_mask)
+    mask = mask_at(first)
+    step_fn = make_train_step(model, tcfg, mask)
     start = jnp.asarray(start_step, jnp.int32)
     stop = _SigtermFlag()
     acc: dict[str, Any] = {}
@@ -258,6 +266,11 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
                     seq = {"inputs": int(batch["encoder_input_tokens"].shape[1]),
                            "targets": int(batch["decoder_target_tokens"].shape[1])}
                 tokens = int(batch["encoder_input_tokens"].size)  # input-side tokens per step (M50)
+                if mask_at(step - 1) is not mask:  # the trainable set changed (M60): compile its step
+                    mask = mask_at(step - 1)
+                    step_fn = make_train_step(model, tcfg, mask)
+                    log.info("step %d: trainable set changed (%d of %d parameter arrays trainable)", step - 1,
+                             sum(bool(x) for x in jax.tree.leaves(mask)), len(jax.tree.leaves(mask)))
                 state, m = step_fn(state, batch, dropout_root, start)
                 acc = m if not acc else jax.tree.map(jnp.add, acc, m)
                 window_steps += 1
