@@ -41,7 +41,7 @@ def test_smoke_dry_run_lists_every_stage(tmp_path):
     out = snakemake("-n", "--directory", str(tmp_path), "smoke")
     assert out.returncode == 0, out.stdout
     counts = job_counts(out.stdout)
-    for rule in ("wet_generate", "c4", "vocab", "taskdata", "pretrain", "table01_baseline"):
+    for rule in ("wet_generate", "c4", "vocab", "taskdata", "pretrain", "table01_baseline", "table03_objectives"):
         assert counts.get(rule) == 1, counts
     assert counts["finetune"] == counts["evaluate"] == 2  # smoke_cls, smoke_gen
     assert not (tmp_path / "results").exists()  # a dry run writes nothing
@@ -52,7 +52,7 @@ def test_paper_dry_run_lists_the_paper_scale_dag(tmp_path):
     assert out.returncode == 0, out.stdout
     counts = job_counts(out.stdout)
     assert counts["wet_download_shard"] == 56  # 56,000 WET files of CC-MAIN-2019-18 in shards of 1,000
-    for rule in ("wet_paths", "c4_resources", "c4", "vocab", "pretrain", "table01_baseline"):
+    for rule in ("wet_paths", "c4_resources", "c4", "vocab", "pretrain", "table01_baseline", "table03_objectives"):
         assert counts.get(rule) == 1, counts
     assert counts["tfds_prepare"] == counts["finetune"] == counts["evaluate"] == 2
     assert "wet_generate" not in counts and "taskdata" not in counts  # nothing generated at paper scale

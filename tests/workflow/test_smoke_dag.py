@@ -27,6 +27,8 @@ def test_smoke_dag_end_to_end(tmp_path):
     # the smoke classification task fills the GLUE column with a real accuracy in [0, 100]
     glue = float(ours["glue_avg"].iloc[0])
     assert 0.0 <= glue <= 100.0
+    table03 = (tmp_path / "reports/table03_objectives.md").read_text()
+    assert "Thank you for inviting" in table03 and "span_corruption" in table03
     for f in ("reports/table01_baseline.tex", "reports/figures/loss_curve.png", "reports/figures/loss_curve.pdf"):
         assert (tmp_path / f).stat().st_size > 0, f
 

@@ -28,7 +28,7 @@ rule table03_objectives:
     Not part of the default target: build it with `snakemake reports/table03_objectives.md`."""
     output:
         md="reports/table03_objectives.md",
-        csv="reports/table03_objectives.csv",
+        csv=report("reports/table03_objectives.csv", caption="../report/table03.rst", category="Tables"),
     log:
         "results/logs/report_table03_objectives.log",
     params:
