@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
@@ -65,3 +67,26 @@ def packed_batch(seed: int, *, batch_size: int = 8, inputs: int = 64, targets: i
             "decoder_loss_weights": (tgt > 0).astype(np.int32), "encoder_segment_ids": enc_seg,
             "decoder_segment_ids": dec_seg, "encoder_positions": positions(enc_seg),
             "decoder_positions": positions(dec_seg)}
+
+
+def data_modules(calls: list | None = None) -> dict[str, types.ModuleType]:
+    """Stand-ins for t5repro.vocab / tasks / data (the stages look them up at call time): a 100-row
+    vocabulary, fake task names, and an endless packed batch per call (recorded in `calls` if given)."""
+    vocab = types.ModuleType("t5repro.vocab")
+    vocab.get_vocabulary = lambda path, extra_ids=100: types.SimpleNamespace(vocab_size=100)
+    tasks = types.ModuleType("t5repro.tasks")
+    tasks.register_pretraining_task = lambda cfg: "c4_fake"
+    tasks.pretraining_sequence_length = lambda cfg: dict(cfg.pretrain.sequence_length)
+    tasks.register_downstream_task = lambda cfg: f"{cfg.task.name}_fake"
+    data = types.ModuleType("t5repro.data")
+
+    def get_batches(name, *, split, sequence_length, batch_size, pack, seed, **kw):
+        if calls is not None:
+            calls.append((name, split, dict(sequence_length), batch_size, pack, seed))
+        b = packed_batch(seed, batch_size=batch_size, inputs=sequence_length["inputs"],
+                         targets=sequence_length["targets"])
+        while True:
+            yield b
+
+    data.get_batches = get_batches
+    return {"t5repro.vocab": vocab, "t5repro.tasks": tasks, "t5repro.data": data}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 
 import jax
 import numpy as np
@@ -24,7 +23,7 @@ from t5repro.train.optim import factored_state, make_optimizer
 from t5repro.train.schedules import make_schedule
 from t5repro.train.state import TrainState
 from t5repro.train.trainer import TrainConfig, init_model_params, train
-from tests.train.stand_in import packed_batch
+from tests.train.stand_in import data_modules
 
 SPEC_STARTS = [0, 21846, 43691, 65536, 87382, 109227, 131072, 152918, 174763, 196608, 218454, 240299]
 TINY = T5Config(vocab_size=128, d_model=16, d_ff=32, num_heads=2, d_kv=8, num_encoder_layers=2,
@@ -136,22 +135,7 @@ def test_gradual_unfreezing_mask_m60_m61_q3():
 def pretrained(tmp_path_factory):
     """Stand-in Data modules (as test_stages.fake_data, module-scoped) and one finished tiny pre-training."""
     mp = pytest.MonkeyPatch()
-    vocab = types.ModuleType("t5repro.vocab")
-    vocab.get_vocabulary = lambda path, extra_ids=100: types.SimpleNamespace(vocab_size=100)
-    tasks = types.ModuleType("t5repro.tasks")
-    tasks.register_pretraining_task = lambda cfg: "c4_fake"
-    tasks.pretraining_sequence_length = lambda cfg: dict(cfg.pretrain.sequence_length)
-    tasks.register_downstream_task = lambda cfg: f"{cfg.task.name}_fake"
-    data = types.ModuleType("t5repro.data")
-
-    def get_batches(name, *, split, sequence_length, batch_size, pack, seed, **kw):
-        b = packed_batch(seed, batch_size=batch_size, inputs=sequence_length["inputs"],
-                         targets=sequence_length["targets"])
-        while True:
-            yield b
-
-    data.get_batches = get_batches
-    for name, mod in (("t5repro.vocab", vocab), ("t5repro.tasks", tasks), ("t5repro.data", data)):
+    for name, mod in data_modules().items():
         mp.setitem(sys.modules, name, mod)
     root = tmp_path_factory.mktemp("ftm")
     cfg = make_cfg(root, "ft")

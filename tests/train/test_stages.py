@@ -4,7 +4,6 @@ tasks and batches): workdir layout, exported copies, fine-tuning continuing the 
 from __future__ import annotations
 
 import json
-import types
 
 import jax
 import pytest
@@ -17,30 +16,14 @@ from t5repro.train.optim import factored_state, make_optimizer
 from t5repro.train.schedules import make_schedule
 from t5repro.train.state import TrainState
 from t5repro.train.trainer import TrainConfig, init_model_params
-from tests.train.stand_in import packed_batch
+from tests.train.stand_in import data_modules
 
 
 @pytest.fixture
 def fake_data(monkeypatch):
     """Replace t5repro.vocab / tasks / data with recorders (the stage looks them up at call time)."""
     calls: list[tuple] = []
-    vocab = types.ModuleType("t5repro.vocab")
-    vocab.get_vocabulary = lambda path, extra_ids=100: types.SimpleNamespace(vocab_size=100)
-    tasks = types.ModuleType("t5repro.tasks")
-    tasks.register_pretraining_task = lambda cfg: "c4_fake"
-    tasks.pretraining_sequence_length = lambda cfg: dict(cfg.pretrain.sequence_length)
-    tasks.register_downstream_task = lambda cfg: f"{cfg.task.name}_fake"
-    data = types.ModuleType("t5repro.data")
-
-    def get_batches(name, *, split, sequence_length, batch_size, pack, seed, **kw):
-        calls.append((name, split, dict(sequence_length), batch_size, pack, seed))
-        b = packed_batch(seed, batch_size=batch_size, inputs=sequence_length["inputs"],
-                         targets=sequence_length["targets"])
-        while True:
-            yield b
-
-    data.get_batches = get_batches
-    for name, mod in (("t5repro.vocab", vocab), ("t5repro.tasks", tasks), ("t5repro.data", data)):
+    for name, mod in data_modules(calls).items():
         monkeypatch.setitem(__import__("sys").modules, name, mod)
     return calls
 
