@@ -102,13 +102,12 @@ def decode_length(task_targets_length: int, cap: int) -> int:
 
 def checkpoint_steps(finetune_dir: str | Path) -> list[int]:
     """Steps of every complete orbax checkpoint under `<finetune_dir>/checkpoints`, ascending (tmp dirs ignored)."""
-    from t5repro.train.checkpoint import checkpoint_dir
+    from t5repro.train.checkpoint import all_steps, checkpoint_dir
 
     root = checkpoint_dir(finetune_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"io.finetune_dir={finetune_dir}: no {root.name}/ folder")
-    # Orbax renames `<step>.orbax-checkpoint-tmp-*` to `<step>` once complete; only bare integers count.
-    steps = sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
+    steps = all_steps(finetune_dir)
     if not steps:
         raise FileNotFoundError(f"io.finetune_dir={finetune_dir}: no complete checkpoint in {root}")
     return steps

@@ -104,13 +104,19 @@ def _restore(manager: ocp.CheckpointManager, step: int, like: TrainState) -> tup
     return state, dict(restored.meta)
 
 
-def latest_step(workdir: str | Path) -> int | None:
-    """Step of the latest complete checkpoint of a workdir, or None."""
+def all_steps(workdir: str | Path) -> list[int]:
+    """Steps of every complete checkpoint of a workdir, ascending; [] if none (orbax skips tmp dirs)."""
     directory = checkpoint_dir(workdir)
     if not directory.is_dir():
-        return None
+        return []
     with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True)) as m:
-        return m.latest_step()
+        return sorted(m.all_steps())
+
+
+def latest_step(workdir: str | Path) -> int | None:
+    """Step of the latest complete checkpoint of a workdir, or None."""
+    steps = all_steps(workdir)
+    return steps[-1] if steps else None
 
 
 def load_params(pretrain_dir: str | Path, like: TrainState) -> tuple[TrainState, dict[str, Any]]:
