@@ -66,8 +66,8 @@ def _write_provenance(workdir: Path, cfg: DictConfig, extra: dict[str, Any]) -> 
 
 def _export(cfg: DictConfig, workdir: Path) -> None:
     """Copy metrics.csv / summary.json to io.metrics_csv / io.summary_json when Snakemake asks for them."""
-    for key, name in (("io.metrics_csv", "metrics.csv"), ("io.summary_json", "summary.json")):
-        dest = cfg.io.get(key.split(".")[1])
+    for key, name in (("metrics_csv", "metrics.csv"), ("summary_json", "summary.json")):
+        dest = cfg.io.get(key)
         if dest:
             with io_lib.atomic_path(dest) as tmp:
                 shutil.copyfile(workdir / name, tmp)
