@@ -34,7 +34,8 @@ def _page(rng: random.Random, words: list[str], i: int) -> dict:
 
 
 def write_fake_c4(root: Path, *, pages_per_shard: int = 120, lang_pages: int = 40, seed: int = 0) -> Path:
-    """Write {train,validation}-*.jsonl.gz and multilingual/{de,fr,ro}.jsonl.gz in the D17 record format."""
+    """Write {train,validation}-*.jsonl.gz (variant en) and multilingual/{de,fr,ro}/train-*.jsonl.gz (variant
+    multilingual) in the D17 record format."""
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     shards = ["train-00000-of-00002", "train-00001-of-00002", "validation-00000-of-00001"]
@@ -44,9 +45,9 @@ def write_fake_c4(root: Path, *, pages_per_shard: int = 120, lang_pages: int = 4
             for _ in range(pages_per_shard):
                 f.write(json.dumps(_page(rng, EN_WORDS, k)) + "\n")
                 k += 1
-    (root / "multilingual").mkdir(exist_ok=True)
     for lang, words, n in (("de", DE_WORDS, lang_pages), ("fr", FR_WORDS, lang_pages), ("ro", RO_WORDS, 3)):
-        with gzip.open(root / "multilingual" / f"{lang}.jsonl.gz", "wt", encoding="utf-8") as f:
+        (root / "multilingual" / lang).mkdir(parents=True, exist_ok=True)
+        with gzip.open(root / "multilingual" / lang / "train-00000-of-00001.jsonl.gz", "wt", encoding="utf-8") as f:
             for _ in range(n):
                 f.write(json.dumps(_page(rng, words, k), ensure_ascii=False) + "\n")
                 k += 1
@@ -66,7 +67,8 @@ def make_cfg(tmp: Path, c4_dir: Path, vocab_model: Path, *extra: str):
     """A composed config with io.* under tmp, the fake C4 and the test vocabulary size."""
     from t5repro import config
 
-    return config.load([f"io.c4_dir={c4_dir}", f"io.vocab_model={vocab_model}", f"io.task_data_dir={tmp / 'tasks'}",
+    return config.load([f"io.c4_dir={c4_dir}", f"io.c4_multilingual_dir={c4_dir / 'multilingual'}",
+                        f"io.vocab_model={vocab_model}", f"io.task_data_dir={tmp / 'tasks'}",
                         f"vocab.size={TEST_VOCAB_SIZE}", *extra])
 
 

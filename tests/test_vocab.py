@@ -51,8 +51,8 @@ def test_mix_targets_with_budget():
 
 def test_missing_language_names_the_file(tmp_path):
     c4 = write_fake_c4(tmp_path / "c4", pages_per_shard=2, lang_pages=1)
-    (c4 / "multilingual" / "fr.jsonl.gz").unlink()
-    with pytest.raises(FileNotFoundError, match="fr.jsonl.gz"):
+    (c4 / "multilingual" / "fr" / "train-00000-of-00001.jsonl.gz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"multilingual/fr/train-\*\.jsonl\.gz not found \(io\.c4_multilingual_dir"):
         vocab.run(make_cfg(tmp_path, c4, tmp_path / "v" / "spm.model"))
 
 

@@ -22,7 +22,13 @@ from t5repro import log
 
 STAGES: dict[str, tuple[str, str]] = {
     "wet": ("t5repro.c4.wetgen:run", "write small gzip'd WET files from the bundled texts (smoke scale)"),
-    "c4": ("t5repro.c4.pipeline:run", "WET files -> cleaned, deduplicated C4 shards + stats (spec D1-D24)"),
+    "c4": ("t5repro.c4.pipeline:run", "WET files -> a C4 variant, every pass in one process (spec D1-D24)"),
+    "c4-parse": ("t5repro.c4.pipeline:run_parse", "C4 pass 1 of one shard: WET -> pages + URL keys (D3-D6)"),
+    "c4-resolve": ("t5repro.c4.pipeline:run_resolve", "C4 global step, one part: URL winners or dedup (D7, D12, D13)"),
+    "c4-clean": ("t5repro.c4.pipeline:run_clean", "C4 pass 2 of one shard: URL dedup, D8, clean (D9-D11)"),
+    "c4-finish": ("t5repro.c4.pipeline:run_finish", "C4 pass 3 of one shard: dedup, language, bad words, split"),
+    "c4-variant-inputs": ("t5repro.c4.variant_inputs:run", "smoke: RealNews domains + OpenWebText URLs from the WET pages"),
+    "c4-merge": ("t5repro.c4.pipeline:run_merge", "C4: a variant's shards -> its folder, stats.csv, manifest"),
     "vocab": ("t5repro.vocab:run", "train the SentencePiece vocabulary on the 10:1:1:1 en:de:fr:ro mix (D30-D33)"),
     "taskdata": ("t5repro.tasks.smoke:run", "generate the smoke downstream tasks (TFDS-shaped features)"),
     "pretrain": ("t5repro.train.stages:pretrain", "pre-train T5 on C4 with the configured objective"),
@@ -49,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="t5repro",
         description="T5 (Raffel et al. 2020) reproduction stages. Each takes Hydra overrides key=value.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="stages:\n" + "\n".join(f"  {k:<11} {v[1]}" for k, v in STAGES.items()),
+        epilog="stages:\n" + "\n".join(f"  {k:<17} {v[1]}" for k, v in STAGES.items()),
     )
     parser.add_argument("stage", choices=sorted(STAGES), metavar="stage")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. scale=paper model=base io.c4_dir=...")

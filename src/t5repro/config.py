@@ -95,6 +95,12 @@ def require(cfg: DictConfig, key: str) -> Any:
     return value
 
 
+def select(cfg: DictConfig, key: str, default: Any = None) -> Any:
+    """The value at dotted `key`, or `default` when it is missing or null (for optional inputs)."""
+    value = OmegaConf.select(cfg, key, default=None)
+    return default if value is None else value
+
+
 def require_path(cfg: DictConfig, key: str) -> Path:
     return Path(str(require(cfg, key)))
 

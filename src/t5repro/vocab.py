@@ -55,15 +55,19 @@ def _cached_vocabulary(path: str, extra_ids: int):
     return seqio.SentencePieceVocabulary(path, extra_ids=extra_ids)
 
 
-def language_files(c4_dir: Path, lang: str) -> list[str]:
-    """C4 files holding one language: English = the train shards; de/fr/ro = multilingual/{lang}.jsonl.gz (D30)."""
+def language_files(c4_dir: Path, lang: str, multilingual_dir: Path | None = None) -> list[str]:
+    """C4 train shards of one language (D30): English from io.c4_dir (variant `en`), de/fr/ro from
+    io.c4_multilingual_dir (variant `multilingual`: <lang>/train-*.jsonl.gz)."""
     if lang == "en":
-        files = sorted(glob.glob(str(c4_dir / "train-*.jsonl.gz")))
+        where, key = c4_dir / "train-*.jsonl.gz", f"io.c4_dir={c4_dir}"
     else:
-        files = sorted(glob.glob(str(c4_dir / "multilingual" / f"{lang}.jsonl.gz")))
+        if multilingual_dir is None:
+            raise FileNotFoundError(f"vocab: language {lang!r} needs io.c4_multilingual_dir (the C4 `multilingual` "
+                                    "variant)")
+        where, key = multilingual_dir / lang / "train-*.jsonl.gz", f"io.c4_multilingual_dir={multilingual_dir}"
+    files = sorted(glob.glob(str(where)))
     if not files:
-        where = c4_dir / ("train-*.jsonl.gz" if lang == "en" else f"multilingual/{lang}.jsonl.gz")
-        raise FileNotFoundError(f"vocab: no text for language {lang!r}: {where} not found (io.c4_dir={c4_dir})")
+        raise FileNotFoundError(f"vocab: no text for language {lang!r}: {where} not found ({key})")
     return files
 
 
@@ -164,7 +168,8 @@ def run(cfg: DictConfig) -> None:
     vcfg = cfg.vocab
     mix = {str(k): float(v) for k, v in vcfg.mix.items()}
     max_chars = vcfg.get("max_sample_chars")
-    files = {lang: language_files(c4_dir, lang) for lang in mix}
+    ml = config_lib.select(cfg, "io.c4_multilingual_dir")
+    files = {lang: language_files(c4_dir, lang, Path(str(ml)) if ml else None) for lang in mix}
     anchor = max(mix, key=lambda k: mix[k])
     anchor_chars = count_chars(files[anchor]) if max_chars is None else 0
     targets = mix_targets(mix, anchor_chars, None if max_chars is None else int(max_chars))

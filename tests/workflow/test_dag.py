@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -41,9 +43,13 @@ def test_smoke_dry_run_lists_every_stage(tmp_path):
     out = snakemake("-n", "--directory", str(tmp_path), "smoke")
     assert out.returncode == 0, out.stdout
     counts = job_counts(out.stdout)
-    for rule in ("wet_generate", "c4", "vocab", "taskdata", "pretrain", "table01_baseline", "table03_objectives"):
+    for rule in ("wet_generate", "vocab", "taskdata", "pretrain", "table01_baseline", "table03_objectives"):
         assert counts.get(rule) == 1, counts
     assert counts["finetune"] == counts["evaluate"] == 2  # smoke_cls, smoke_gen
+    # C4 variants en + multilingual (vocabulary, D30), 2 shards and 2 resolve parts each
+    assert counts["c4_merge"] == 2
+    assert counts["c4_parse"] == counts["c4_clean"] == counts["c4_finish"] == 2 * 2
+    assert counts["c4_resolve"] == 2 * 2 * 2  # (url, dedup) x parts x variants
     assert not (tmp_path / "results").exists()  # a dry run writes nothing
 
 
@@ -52,12 +58,44 @@ def test_paper_dry_run_lists_the_paper_scale_dag(tmp_path):
     assert out.returncode == 0, out.stdout
     counts = job_counts(out.stdout)
     assert counts["wet_download_shard"] == 56  # 56,000 WET files of CC-MAIN-2019-18 in shards of 1,000
-    for rule in ("wet_paths", "c4_resources", "c4", "vocab", "pretrain", "table01_baseline", "table03_objectives"):
+    for rule in ("wet_paths", "c4_resources", "vocab", "pretrain", "table01_baseline", "table03_objectives"):
         assert counts.get(rule) == 1, counts
     assert counts["tfds_prepare"] == counts["finetune"] == counts["evaluate"] == 2
     assert "wet_generate" not in counts and "taskdata" not in counts  # nothing generated at paper scale
     assert "t5repro pretrain scale=paper" in out.stdout
     assert not (tmp_path / "resources").exists()
+
+
+def test_paper_c4_en_is_one_job_per_wet_shard_plus_dedup_stages(tmp_path):
+    """Issue: `snakemake -n` for c4/en at paper scale lists one job per WET shard plus the dedup stages."""
+    out = snakemake("-n", "-p", "--directory", str(tmp_path), "--config", "scale=paper", "--",
+                    "results/paper/c4/en")
+    assert out.returncode == 0, out.stdout
+    counts = job_counts(out.stdout)
+    assert counts["wet_download_shard"] == counts["c4_parse"] == counts["c4_clean"] == counts["c4_finish"] == 56
+    assert counts["c4_resolve"] == 2 * 64  # url + dedup, 64 parts each (conf/scale/paper.yaml)
+    assert counts["c4_merge"] == 1 and counts["wet_paths"] == 1
+    assert "c4.wet_layout=shard" in out.stdout and "c4.num_shards=56" in out.stdout
+    assert "io.wet_dir=resources/commoncrawl/CC-MAIN-2019-18/wet/shard-00055" in out.stdout
+
+
+@pytest.mark.parametrize("variant,extra_rule", [("en.noclean", None), ("realnewslike", "c4_variant_inputs"),
+                                                ("webtextlike", "c4_variant_inputs")])
+def test_smoke_variant_targets(tmp_path, variant, extra_rule):
+    out = snakemake("-n", "-p", "--directory", str(tmp_path), "--", f"results/smoke/c4/{variant}")
+    assert out.returncode == 0, out.stdout
+    counts = job_counts(out.stdout)
+    assert counts["c4_merge"] == 1 and counts["c4_parse"] == 2
+    assert counts["c4_resolve"] == (2 if variant == "en.noclean" else 4)  # noclean: no dedup (D19)
+    if extra_rule:
+        assert counts[extra_rule] == 1
+
+
+def test_webtextlike_reads_twelve_dumps_at_paper_scale(tmp_path):  # spec D1
+    out = snakemake("-n", "--directory", str(tmp_path), "--config", "scale=paper", "--", "results/paper/c4/webtextlike")
+    assert out.returncode == 0, out.stdout
+    counts = job_counts(out.stdout)
+    assert counts["wet_paths"] == 12 and counts["c4_parse"] == 56 + 11 * 64
 
 
 def test_slurm_profile_dry_run(tmp_path):

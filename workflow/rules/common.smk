@@ -1,4 +1,5 @@
 # Validation, constants and input functions shared by every rule file. No rules here (STYLE.md §4).
+import functools
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ REPO = Path(workflow.basedir)
 TFDS_DIR = "resources/tfds"  # TFDS data_dir of the paper-scale tasks (rule tfds_prepare)
 
 
+@functools.lru_cache(maxsize=None)  # composing the Hydra config takes ~50 ms; the paper DAG asks thousands of times
 def config_digest(*overrides):
     """sha256 of the resolved Hydra config a job runs with (io paths excluded).
 
@@ -89,19 +91,106 @@ wildcard_constraints:
     task=r"[A-Za-z0-9_]+",
 
 
-def wet_input(wildcards):
-    """Smoke: the generated WET folder. Paper: every downloaded shard of the dump's WET files (§2.2)."""
-    if wildcards.scale == "smoke":
-        return "results/smoke/wet"
+# ---------------------------------------------------------------------------------------------- C4 layout
+C4_VARIANTS = ("en", "en.noclean", "realnewslike", "webtextlike", "multilingual")
+
+
+def c4_variant_dumps(variant):
+    """Paper scale: the Common Crawl dumps a variant reads (spec D1: 12 dumps for webtextlike)."""
     p = config["scales"]["paper"]
-    n = -(-p["wet_files"] // p["wet_files_per_shard"])
-    return [f"resources/commoncrawl/{p['common_crawl_dump']}/wet/shard-{k:05d}" for k in range(n)]
+    return p["variant_dumps"].get(variant, p["variant_dumps"]["default"])
 
 
-def wet_dir(wildcards):
+def wet_download_shards(dump):
+    """Paper scale: the download shards of a dump, from the configured number of its WET files."""
+    p = config["scales"]["paper"]
+    if dump not in p["wet_files"]:
+        raise WorkflowError(f"no WET file count for dump {dump} in scales.paper.wet_files (conf/workflow.yaml)")
+    return -(-p["wet_files"][dump] // p["wet_files_per_shard"])
+
+
+def c4_shards(scale, variant):
+    """The C4 shards of a variant: (dump, download shard) pairs at paper scale; chunks of the generated
+    WET files at smoke scale (Hydra c4.num_shards)."""
+    if scale == "smoke":
+        return [("smoke", k) for k in range(hydra_value("scale=smoke", "c4.num_shards"))]
+    return [(dump, k) for dump in c4_variant_dumps(variant) for k in range(wet_download_shards(dump))]
+
+
+def c4_resolve_parts(scale):
+    return hydra_value(f"scale={scale}", "c4.resolve_parts")
+
+
+@functools.lru_cache(maxsize=None)
+def hydra_value(override, key):
+    """One value of the resolved Hydra config (conf/), e.g. the smoke scale's c4.num_shards."""
+    from omegaconf import OmegaConf
+
+    from t5repro import config as t5_config
+
+    return OmegaConf.select(t5_config.load([override]), key)
+
+
+def c4_work(wildcards):
+    return f"results/{wildcards.scale}/c4_work/{wildcards.variant}"
+
+
+def c4_stage_dirs(stage):
+    """Input function: every shard folder of a C4 pass (parse, clean, finish) of the job's variant."""
+
+    def dirs(wildcards):
+        n = len(c4_shards(wildcards.scale, wildcards.variant))
+        return [f"{c4_work(wildcards)}/{stage}/shard-{s:05d}" for s in range(n)]
+
+    return dirs
+
+
+def c4_part_dirs(kind):
+    """Input function: every resolve part of a global step (url, dedup) of the job's variant."""
+
+    def dirs(wildcards):
+        if kind == "dedup" and wildcards.variant == "en.noclean":
+            return []  # D19: no dedup
+        return [f"{c4_work(wildcards)}/{kind}/part-{p:05d}" for p in range(c4_resolve_parts(wildcards.scale))]
+
+    return dirs
+
+
+def c4_shard_wet(wildcards):
+    """The WET folder of one C4 shard: the generated files (smoke) or one download shard (paper)."""
     if wildcards.scale == "smoke":
         return "results/smoke/wet"
-    return f"resources/commoncrawl/{config['scales']['paper']['common_crawl_dump']}/wet"
+    dump, k = c4_shards("paper", wildcards.variant)[int(wildcards.shard)]
+    return f"resources/commoncrawl/{dump}/wet/shard-{k:05d}"
+
+
+def c4_variant_inputs(wildcards):
+    """D6/D8 lists: generated at smoke scale, downloaded at paper scale."""
+    base = "results/smoke/c4_variant_inputs" if wildcards.scale == "smoke" else "resources"
+    if wildcards.variant == "realnewslike":
+        return {"realnews": f"{base}/realnews/domain_to_allowed_subdomains.json"}
+    if wildcards.variant == "webtextlike":
+        return {"openwebtext": f"{base}/openwebtext"}
+    return {}
+
+
+def c4_variant_args(wildcards, input):
+    args = ""
+    if "realnews" in input.keys():
+        args += f" io.realnews_domains={input.realnews}"
+    if "openwebtext" in input.keys():
+        args += f" io.openwebtext={input.openwebtext}"
+    return args
+
+
+def c4_common_args(wildcards):
+    """The Hydra overrides every C4 job of a variant shares."""
+    n = len(c4_shards(wildcards.scale, wildcards.variant))
+    dumps = "[]" if wildcards.scale == "smoke" else "[" + ",".join(c4_variant_dumps(wildcards.variant)) + "]"
+    layout = "flat" if wildcards.scale == "smoke" else "shard"
+    group = wildcards.variant.replace(".", "_")  # conf/c4_variant/<group>.yaml sets c4.variant
+    return (f"scale={wildcards.scale} c4_variant={group} c4.num_shards={n} c4.wet_layout={layout}"
+            f" c4.dumps={dumps} io.c4_work={c4_work(wildcards)} io.data_dir={c4_resources_dir(wildcards)}")
 
 
 def c4_resources_input(wildcards):

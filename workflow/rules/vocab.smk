@@ -4,7 +4,8 @@
 rule vocab:
     """Train the shared SentencePiece model (unigram, pad 0 / eos 1 / unk 2) from the C4 shards."""
     input:
-        "results/{scale}/c4/en",
+        en="results/{scale}/c4/en",
+        multilingual="results/{scale}/c4/multilingual",
     output:
         "results/{scale}/vocab/spm.model",
     log:
@@ -16,4 +17,4 @@ rule vocab:
     conda:
         "../envs/t5repro.yaml"
     shell:
-        "t5repro vocab scale={wildcards.scale} io.c4_dir={input} io.vocab_model={output} > {log} 2>&1"
+        "t5repro vocab scale={wildcards.scale} io.c4_dir={input.en} io.c4_multilingual_dir={input.multilingual} io.vocab_model={output} > {log} 2>&1"

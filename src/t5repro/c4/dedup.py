@@ -125,6 +125,17 @@ def line_key(line: str, unicode_lower: bool) -> str:
     return hashlib.md5(line.encode("utf-8").lower()).hexdigest()  # bytes.lower(): ASCII only
 
 
+def line_key_bytes(line: str, unicode_lower: bool) -> bytes:
+    """`line_key` as the 16-byte digest (the hex string's order and equality are the digest's)."""
+    line = line.strip()
+    return hashlib.md5(line.lower().encode("utf-8") if unicode_lower else line.encode("utf-8").lower()).digest()
+
+
+def window_key(window: tuple[str, ...]) -> bytes:
+    """Spec D12: the 16-byte key of a lower-cased sentence window; "\n" cannot occur inside a line's sentences."""
+    return hashlib.md5("\n".join(window).encode("utf-8")).digest()
+
+
 def line_dedup(pages: list[Page], sentences: SentenceSplitter, counters: MutableMapping[str, int], *,
                version: str) -> tuple[list[Page], list[tuple[Page, str]]]:
     """Spec D13 line dedup; version "2.2.0" (tfds220) or "3.1.0" (tfds310) semantics."""

@@ -44,3 +44,8 @@ def language_filter(page: Page, counters: MutableMapping[str, int], *, language:
         return Drop("page-filtered-ignoredlang")
     inc(counters, f"page-emited-{best.lang}")  # sic: TFDS spells it "emited"
     return page
+
+
+def top_language_batch(texts: list[str]) -> list[tuple[str, float] | None]:
+    """Spec D14 on a batch: langdetect's top (lang, prob) per text, or None where langdetect raises/has none."""
+    return [top_language(t) for t in texts]

@@ -59,6 +59,7 @@ TABLES: dict[str, TableSpec] = {
 # Tables that are not metric tables: report.table -> the module whose `run(cfg)` writes it.
 OTHER_TABLES: dict[str, str] = {
     "table03_objectives": "t5repro.report.table03",  # Table 3: example inputs/targets per objective
+    "c4_stats": "t5repro.report.c4_stats",
 }
 
 

@@ -1,0 +1,292 @@
+"""Hash-partitioned global steps of C4 (URL dedup D7, window dedup D12, line dedup D13) with bounded memory.
+
+C4's dedup steps look at the whole dump at once: which page keeps a URL, a line or a sentence window depends
+on every other page that has it. A dump does not fit in one machine's memory, so each global step runs in
+two passes around a resolve stage (a MapReduce-style shuffle written by hand, because Beam/Dataflow is what
+we are replacing and no library in our stack does an out-of-core group-by on fixed-size records):
+
+1. every shard job emits one fixed-size record per key occurrence (`KeyWriter`), partitioned into
+   `num_buckets` buckets by the key's first 8 bytes; records are spilled in chunks to one file per shard,
+   with an index of (bucket, offset, count);
+2. each resolve job (`resolve_part`) owns a contiguous range of buckets: bucket by bucket it gathers that
+   bucket's records from every shard (in shard order), decides for each record whether its page keeps the
+   key, and writes the decisions back per shard, aligned with the shard's own record order;
+3. the shard's next pass replays its pages in the same order and reads its decisions (`DecisionReader`).
+
+Peak memory of a shard job is its spill buffer; of a resolve job, one bucket of the whole dump
+(= dump size / num_buckets), so `num_buckets` is chosen from the dump size (conf: c4.num_buckets).
+
+Keys are MD5 digests (16 bytes): D13 itself groups lines by MD5; D7 and D12 group by the normalised URL and
+by the window's sentences, whose MD5 stands in for them (a collision among 10^10 keys has probability
+~10^-19). Winners are chosen by MD5 of the page's URL, as the reference does (C5), so the outcome does not
+depend on how pages are sharded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+# Record layouts. "key" is the grouping key; the rest is what the decision needs.
+URL_DTYPE = np.dtype([("key", "V16"), ("ts", "S64"), ("order", "<i8")])  # D7: newest timestamp, then first seen
+LINE_DTYPE = np.dtype([("key", "V16"), ("url", "V16")])  # D13: the page whose URL has the smallest MD5
+WINDOW_DTYPE = np.dtype([("key", "V16"), ("url", "V16"), ("count", "<u4")])  # D12: all but the first occurrence
+TIMESTAMP_BYTES = URL_DTYPE["ts"].itemsize
+INDEX_DTYPE = np.dtype([("bucket", "<i4"), ("offset", "<i8"), ("count", "<i8")])
+
+KEYS_FILE = "keys.bin"
+INDEX_FILE = "keys.idx.npy"
+
+
+def md5(text: str) -> bytes:
+    return hashlib.md5(text.encode("utf-8")).digest()
+
+
+def bucket_of(key: bytes, num_buckets: int) -> int:
+    """The bucket of a 16-byte key: its first 8 bytes as an integer, modulo the number of buckets."""
+    return int.from_bytes(key[:8], "little") % num_buckets
+
+
+def part_buckets(part: int, num_parts: int, num_buckets: int) -> range:
+    """The contiguous range of buckets that resolve job `part` owns."""
+    per = -(-num_buckets // num_parts)
+    return range(min(part * per, num_buckets), min((part + 1) * per, num_buckets))
+
+
+def part_of_bucket(bucket: int, num_parts: int, num_buckets: int) -> int:
+    return bucket // -(-num_buckets // num_parts)
+
+
+# ---------------------------------------------------------------------------------------------- pass 1
+class KeyWriter:
+    """Append records to buckets; spill every `chunk_records` records to `<dir>/keys.bin` (+ index).
+
+    Use as a context manager; the index is written on a clean exit only (the caller's atomic_dir removes the
+    whole folder on failure).
+    """
+
+    def __init__(self, out_dir: Path, dtype: np.dtype, num_buckets: int, chunk_records: int = 1 << 18):
+        self.out_dir, self.dtype, self.num_buckets, self.chunk_records = Path(out_dir), dtype, num_buckets, chunk_records
+        self._buffers: list[list[tuple]] = [[] for _ in range(num_buckets)]
+        self._buffered = 0
+        self._index: list[tuple[int, int, int]] = []
+        self._offset = 0
+        self.counts = np.zeros(num_buckets, dtype=np.int64)
+        self._file = None
+
+    def __enter__(self) -> "KeyWriter":
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.out_dir / KEYS_FILE, "wb")
+        return self
+
+    def add(self, record: tuple) -> int:
+        """Add one record (a tuple in the dtype's field order, key first); returns its bucket."""
+        b = bucket_of(record[0], self.num_buckets)
+        self._buffers[b].append(record)
+        self.counts[b] += 1
+        self._buffered += 1
+        if self._buffered >= self.chunk_records:
+            self._spill()
+        return b
+
+    def _spill(self) -> None:
+        for b, buf in enumerate(self._buffers):
+            if buf:
+                arr = np.array(buf, dtype=self.dtype)
+                self._file.write(arr.tobytes())
+                self._index.append((b, self._offset, len(arr)))
+                self._offset += len(arr)
+                self._buffers[b] = []
+        self._buffered = 0
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self._spill()
+        self._file.close()
+        if exc_type is None:
+            np.save(self.out_dir / INDEX_FILE, np.array(self._index, dtype=INDEX_DTYPE))
+
+
+class KeyFile:
+    """A shard's spilled records: read every record of one bucket, in the order they were added."""
+
+    def __init__(self, shard_dir: Path, dtype: np.dtype):
+        self.dir, self.dtype = Path(shard_dir), dtype
+        index_path = self.dir / INDEX_FILE
+        if not index_path.is_file():
+            raise FileNotFoundError(f"{index_path}: no key index (did the shard's pass finish?)")
+        self.index = np.load(index_path)
+        size = (self.dir / KEYS_FILE).stat().st_size
+        n = int(self.index["count"].sum())
+        if size != n * dtype.itemsize:
+            raise ValueError(f"{self.dir / KEYS_FILE}: {size} bytes, expected {n} records of {dtype.itemsize}")
+        self._data = np.memmap(self.dir / KEYS_FILE, dtype=dtype, mode="r") if n else np.zeros(0, dtype)
+
+    def bucket(self, b: int) -> np.ndarray:
+        rows = self.index[self.index["bucket"] == b]
+        if len(rows) == 0:
+            return np.zeros(0, dtype=self.dtype)
+        return np.concatenate([np.asarray(self._data[o:o + c]) for o, c in zip(rows["offset"], rows["count"])])
+
+    def bucket_counts(self, num_buckets: int) -> np.ndarray:
+        return np.bincount(self.index["bucket"], weights=self.index["count"], minlength=num_buckets).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------- decisions
+def _key_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order sorting the records by key, group id of each sorted record)."""
+    k = keys.view(np.dtype([("hi", ">u8"), ("lo", ">u8")]))
+    order = np.lexsort((k["lo"], k["hi"]))
+    ks = k[order]
+    new = np.ones(len(ks), dtype=bool)
+    if len(ks) > 1:
+        new[1:] = (ks["hi"][1:] != ks["hi"][:-1]) | (ks["lo"][1:] != ks["lo"][:-1])
+    return order, np.cumsum(new) - 1
+
+
+def _bytes_order(values: np.ndarray) -> np.ndarray:
+    """Rank of fixed-size byte strings (V/S dtypes) in bytewise order, as int64."""
+    flat = np.ascontiguousarray(values).view(np.uint8).reshape(len(values), -1)
+    return np.unique(flat, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64) if len(values) else \
+        np.zeros(0, np.int64)
+
+
+def decide_url(records: np.ndarray) -> np.ndarray:
+    """D7: per normalised URL keep the greatest timestamp (string order); ties keep the first seen (order)."""
+    if len(records) == 0:
+        return np.zeros(0, dtype=np.uint8)
+    ts_rank = _bytes_order(records["ts"])
+    k = records["key"].view(np.dtype([("hi", ">u8"), ("lo", ">u8")]))
+    # sort by key, then timestamp descending, then order ascending: the first of each key group wins
+    order = np.lexsort((records["order"], -ts_rank, k["lo"], k["hi"]))
+    ks = k[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (ks["hi"][1:] != ks["hi"][:-1]) | (ks["lo"][1:] != ks["lo"][:-1])
+    keep = np.zeros(len(records), dtype=np.uint8)
+    keep[order[first]] = 1
+    return keep
+
+
+def _min_url_per_group(records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(url rank of each record, the smallest url rank of its key group): MD5 hex order == byte order."""
+    url_rank = _bytes_order(records["url"])
+    order, group = _key_groups(records["key"])
+    gmin = np.full(group[-1] + 1 if len(group) else 0, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(gmin, group, url_rank[order])
+    per_record = np.empty(len(records), dtype=np.int64)
+    per_record[order] = gmin[group]
+    return url_rank, per_record
+
+
+def decide_line(records: np.ndarray) -> np.ndarray:
+    """D13: a page keeps a line iff its URL has the smallest MD5 among the pages holding the line."""
+    if len(records) == 0:
+        return np.zeros(0, dtype=np.uint8)
+    url_rank, gmin = _min_url_per_group(records)
+    return (url_rank == gmin).astype(np.uint8)
+
+
+def decide_window(records: np.ndarray) -> np.ndarray:
+    """D12 step 2: 1 = the page must REMOVE the window.
+
+    The reference sorts a window's occurrence list by the MD5 of each occurrence's URL and drops the first
+    entry; every other entry's page removes the window. One record per (window, page) with the page's count
+    of occurrences: the page with the smallest MD5 keeps the window only if it holds it once (quirk kept: a
+    window repeated inside the winning page is removed from it too).
+    """
+    if len(records) == 0:
+        return np.zeros(0, dtype=np.uint8)
+    url_rank, gmin = _min_url_per_group(records)
+    return ((url_rank != gmin) | (records["count"] >= 2)).astype(np.uint8)
+
+
+DECIDERS: dict[str, tuple[np.dtype, Callable[[np.ndarray], np.ndarray]]] = {
+    "url": (URL_DTYPE, decide_url),
+    "line": (LINE_DTYPE, decide_line),
+    "window": (WINDOW_DTYPE, decide_window),
+}
+
+
+# ---------------------------------------------------------------------------------------------- resolve
+@dataclass
+class ResolveStats:
+    records: int = 0
+    groups_max: int = 0
+    kept_or_removed: int = 0
+
+
+def resolve_part(kind: str, shard_dirs: Sequence[Path], out_dir: Path, part: int, num_parts: int,
+                 num_buckets: int) -> ResolveStats:
+    """Resolve buckets `part_buckets(part)`: write `<out_dir>/shard-NNNNN.bin` (uint8 decisions) per shard.
+
+    Each output file holds, bucket after bucket, one decision per record that shard added to the bucket,
+    in the shard's own record order. Memory: one bucket of all shards at a time.
+    """
+    dtype, decide = DECIDERS[kind]
+    files = [KeyFile(d, dtype) for d in shard_dirs]
+    outs = [open(Path(out_dir) / f"shard-{s:05d}.bin", "wb") for s in range(len(files))]
+    stats = ResolveStats()
+    try:
+        for b in part_buckets(part, num_parts, num_buckets):
+            per_shard = [f.bucket(b) for f in files]
+            records = np.concatenate(per_shard) if per_shard else np.zeros(0, dtype)
+            decisions = decide(records)
+            stats.records += len(records)
+            stats.kept_or_removed += int(decisions.sum())
+            start = 0
+            for out, recs in zip(outs, per_shard):
+                out.write(decisions[start:start + len(recs)].tobytes())
+                start += len(recs)
+    finally:
+        for out in outs:
+            out.close()
+    return stats
+
+
+class DecisionReader:
+    """A shard's decisions, handed out record by record in the order the shard added the records.
+
+    `next(bucket)` returns the decision of the shard's next record in that bucket; `finish()` checks that
+    every decision was consumed (a replay that diverged from the first pass is an error, not a silent loss).
+    """
+
+    def __init__(self, part_dirs: Sequence[Path], shard: int, bucket_counts: np.ndarray, num_parts: int):
+        num_buckets = len(bucket_counts)
+        if len(part_dirs) != num_parts:
+            raise ValueError(f"expected {num_parts} resolve parts, got {len(part_dirs)}")
+        self._arrays: list[np.ndarray] = []
+        self._start = np.zeros(num_buckets, dtype=np.int64)
+        self._part = np.zeros(num_buckets, dtype=np.int64)
+        for p, d in enumerate(part_dirs):
+            path = Path(d) / f"shard-{shard:05d}.bin"
+            arr = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
+            if arr is None:
+                raise FileNotFoundError(f"{path}: decisions missing for shard {shard}")
+            buckets = part_buckets(p, num_parts, num_buckets)
+            expected = int(bucket_counts[buckets.start:buckets.stop].sum()) if len(buckets) else 0
+            if len(arr) != expected:
+                raise ValueError(f"{path}: {len(arr)} decisions, the shard emitted {expected} records "
+                                 f"in buckets {buckets.start}-{buckets.stop - 1}")
+            offset = 0
+            for b in buckets:
+                self._start[b], self._part[b] = offset, p
+                offset += bucket_counts[b]
+            self._arrays.append(arr)
+        self._counts = bucket_counts.astype(np.int64)
+        self._used = np.zeros(num_buckets, dtype=np.int64)
+
+    def next(self, bucket: int) -> int:
+        i = self._used[bucket]
+        if i >= self._counts[bucket]:
+            raise ValueError(f"bucket {bucket}: more records replayed than were emitted ({self._counts[bucket]})")
+        self._used[bucket] = i + 1
+        return int(self._arrays[self._part[bucket]][self._start[bucket] + i])
+
+    def finish(self) -> None:
+        if not np.array_equal(self._used, self._counts):
+            bad = int(np.flatnonzero(self._used != self._counts)[0])
+            raise ValueError(f"bucket {bad}: {self._used[bad]} decisions used of {self._counts[bad]}")

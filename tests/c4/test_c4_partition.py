@@ -1,0 +1,110 @@
+"""Hash-partitioned global steps (partition.py): spill files, per-key decisions (D7, D12, D13), resolve parts,
+and the replay contract that keeps a shard's decisions aligned with its records."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from t5repro.c4 import partition as P
+
+
+def k(s: str) -> bytes:
+    return hashlib.md5(s.encode()).digest()
+
+
+def test_key_writer_spills_and_reads_back_in_order(tmp_path):
+    recs = [(k(f"line{i % 5}"), k(f"url{i}")) for i in range(50)]
+    with P.KeyWriter(tmp_path / "s0", P.LINE_DTYPE, num_buckets=3, chunk_records=7) as w:  # many spills
+        buckets = [w.add(r) for r in recs]
+    f = P.KeyFile(tmp_path / "s0", P.LINE_DTYPE)
+    assert len(f.index) > 3  # several chunks per bucket: memory bounded by chunk_records, not the shard
+    for b in range(3):
+        got = [(bytes(x["key"]), bytes(x["url"])) for x in f.bucket(b)]
+        assert got == [r for r, bb in zip(recs, buckets) if bb == b]
+    assert f.bucket_counts(3).tolist() == [buckets.count(b) for b in range(3)]
+
+
+def test_key_writer_leaves_no_index_on_failure(tmp_path):
+    with pytest.raises(RuntimeError):
+        with P.KeyWriter(tmp_path / "s", P.LINE_DTYPE, 2) as w:
+            w.add((k("a"), k("u")))
+            raise RuntimeError("boom")
+    with pytest.raises(FileNotFoundError, match="no key index"):
+        P.KeyFile(tmp_path / "s", P.LINE_DTYPE)
+
+
+def test_decide_url_newest_timestamp_then_first_seen():  # spec D7
+    r = np.array([(k("a"), b"2019-04-20T00:00:00Z", 5), (k("a"), b"2019-04-21T00:00:00Z", 9),
+                  (k("a"), b"2019-04-21T00:00:00Z", 7), (k("b"), b"", 1), (k("c"), b"2019", 2),
+                  (k("c"), b"2019-", 3)], dtype=P.URL_DTYPE)
+    # greatest timestamp wins; ties keep the smallest order (first seen); "2019-" > "2019" as strings
+    assert P.decide_url(r).tolist() == [0, 0, 1, 1, 0, 1]
+
+
+def test_decide_line_smallest_url_md5_wins():  # spec D13, C5
+    urls = ["http://x.org/1", "http://x.org/2", "http://x.org/3"]
+    winner = min(urls, key=lambda u: hashlib.md5(u.encode()).hexdigest())
+    r = np.array([(k("line"), k(u)) for u in urls] + [(k("solo"), k(urls[0]))], dtype=P.LINE_DTYPE)
+    assert P.decide_line(r).tolist() == [int(u == winner) for u in urls] + [1]
+
+
+def test_decide_window_removes_all_but_first_occurrence():  # spec D12 step 2, quirk kept
+    a, b = k("http://a.org"), k("http://b.org")
+    first, second = sorted([a, b], key=lambda d: d.hex())
+    r = np.array([(k("w1"), second, 1), (k("w1"), first, 1),  # shared: only the smaller md5 keeps it
+                  (k("w2"), first, 2),                         # twice in one page: even that page removes it
+                  (k("w3"), second, 1),                        # once anywhere: kept
+                  (k("w4"), first, 2), (k("w4"), second, 1)], dtype=P.WINDOW_DTYPE)
+    assert P.decide_window(r).tolist() == [1, 0, 1, 0, 1, 1]
+
+
+def test_part_buckets_cover_every_bucket_once():
+    for nb, parts in ((1, 1), (7, 3), (8192, 64), (5, 5)):
+        covered = [b for p in range(parts) for b in P.part_buckets(p, parts, nb)]
+        assert covered == list(range(nb))
+        assert all(P.part_of_bucket(b, parts, nb) == p for p in range(parts) for b in P.part_buckets(p, parts, nb))
+
+
+@pytest.mark.parametrize("parts", [1, 2, 4])
+def test_resolve_and_replay_across_shards(tmp_path, parts):
+    """Two shards share lines; decisions come back aligned with each shard's own record order."""
+    nb = 4
+    shard_recs = [[(k(f"l{i % 6}"), k(f"s{s}u{i // 6}")) for i in range(30)] for s in range(2)]
+    for s, recs in enumerate(shard_recs):
+        with P.KeyWriter(tmp_path / f"s{s}", P.LINE_DTYPE, nb, chunk_records=4) as w:
+            for r in recs:
+                w.add(r)
+    part_dirs = []
+    for p in range(parts):
+        d = tmp_path / f"part{p}"
+        d.mkdir()
+        P.resolve_part("line", [tmp_path / "s0", tmp_path / "s1"], d, p, parts, nb)
+        part_dirs.append(d)
+    everything = np.array([r for recs in shard_recs for r in recs], dtype=P.LINE_DTYPE)
+    expected = P.decide_line(everything).tolist()  # one global decision over all records
+    got = []
+    for s, recs in enumerate(shard_recs):
+        f = P.KeyFile(tmp_path / f"s{s}", P.LINE_DTYPE)
+        reader = P.DecisionReader(part_dirs, s, f.bucket_counts(nb), parts)
+        got += [reader.next(P.bucket_of(r[0], nb)) for r in recs]
+        reader.finish()
+    assert got == expected
+
+
+def test_replay_divergence_is_an_error(tmp_path):
+    with P.KeyWriter(tmp_path / "s0", P.LINE_DTYPE, 1) as w:
+        w.add((k("a"), k("u")))
+    (tmp_path / "part").mkdir()
+    P.resolve_part("line", [tmp_path / "s0"], tmp_path / "part", 0, 1, 1)
+    f = P.KeyFile(tmp_path / "s0", P.LINE_DTYPE)
+    reader = P.DecisionReader([tmp_path / "part"], 0, f.bucket_counts(1), 1)
+    with pytest.raises(ValueError, match="decisions used"):
+        reader.finish()  # nothing consumed
+    reader.next(0)
+    with pytest.raises(ValueError, match="more records replayed"):
+        reader.next(0)
+    with pytest.raises(ValueError, match="decisions, the shard emitted"):
+        P.DecisionReader([tmp_path / "part"], 0, np.array([2]), 1)  # counts disagree with the part's file
