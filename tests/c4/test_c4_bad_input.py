@@ -1,5 +1,6 @@
 """Bad WET input at the pipeline level (spec D2): each corrupt file is reported, listed in the manifest and
-skipped whole (never partially used); too many corrupt files, or c4.on_bad_wet=error, stop the job and leave
+skipped whole (never partially used); a record with a wrong Content-Length is counted and read as TFDS reads
+it; too many corrupt files, or c4.on_bad_wet=error, stop the job and leave
 no output folder behind."""
 
 from __future__ import annotations
@@ -48,23 +49,23 @@ def test_corrupt_files_are_skipped_whole_and_listed(tmp_path, data_dir, wet_dir)
     out = tmp_path / "c4"
     manifest = json.loads((out / "manifest.json").read_text())
     skipped = {s["file"].rsplit("/", 1)[-1]: s["reason"] for s in manifest["skipped_corrupt_wet_files"]}
-    assert set(skipped) == {"b-truncated.warc.wet.gz", "c-length.warc.wet.gz", "d-latin1.warc.wet.gz",
-                            "e-empty.warc.wet.gz"}
+    assert set(skipped) == {"b-truncated.warc.wet.gz", "d-latin1.warc.wet.gz", "e-empty.warc.wet.gz"}
     assert "truncated gzip member" in skipped["b-truncated.warc.wet.gz"]
-    assert "Content-Length" in skipped["c-length.warc.wet.gz"]
     assert "utf-8" in skipped["d-latin1.warc.wet.gz"].lower()
     assert "empty file" in skipped["e-empty.warc.wet.gz"]
     rows = {(r.step, r.counter): r.value for r in stats_csv.read_rows(out / "stats.csv")}
-    assert rows[("parse", "wet_files")] == 6 and rows[("parse", "wet_files_skipped")] == 4
+    assert rows[("parse", "wet_files")] == 6 and rows[("parse", "wet_files_skipped")] == 3
     assert rows[("parse", "wet_files_without_conversion_records")] == 1
+    # a wrong Content-Length is counted and read line by line, as TFDS reads it (its page is kept)
+    assert rows[("parse", "wet_records_bad_framing")] == 1
     urls = {json.loads(line)["url"] for f in out.glob("*.jsonl.gz") for line in gzip.open(f, "rt")}
-    # only the good file's pages: the valid first pages of the truncated and latin-1 files are not used (D2)
-    assert rows[("parse", "pages_out")] == 2
-    assert urls <= {"http://good.org/1", "http://good.org/2"}
+    # the valid first pages of the truncated and latin-1 files are not used (D2)
+    assert rows[("parse", "pages_out")] == 3
+    assert urls <= {"http://good.org/1", "http://good.org/2", "http://len.org/1"}
 
 
 def test_too_many_corrupt_files_stop_the_job(tmp_path, data_dir, wet_dir):
-    with pytest.raises(WetFormatError, match=r"4 of 6 WET files of shard 0 are corrupt .*c4\.max_bad_wet_fraction"):
+    with pytest.raises(WetFormatError, match=r"3 of 6 WET files of shard 0 are corrupt .*c4\.max_bad_wet_fraction"):
         pipeline.run(_cfg(tmp_path, data_dir, wet_dir))
     assert not (tmp_path / "c4").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no half-written folder

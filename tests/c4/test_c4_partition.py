@@ -108,3 +108,10 @@ def test_replay_divergence_is_an_error(tmp_path):
         reader.next(0)
     with pytest.raises(ValueError, match="decisions, the shard emitted"):
         P.DecisionReader([tmp_path / "part"], 0, np.array([2]), 1)  # counts disagree with the part's file
+
+
+def test_decide_url_compares_whole_long_timestamps():  # spec D7: a body line `WARC-Date: ...` can be long
+    prefix = b"2019-04-20T10:00:00Z" + b"x" * 44  # 64 bytes: both records store the same prefix
+    r = np.array([(k("a"), prefix, 1), (k("a"), prefix, 2)], dtype=P.URL_DTYPE)
+    assert P.decide_url(r).tolist() == [1, 0]  # prefix only: a tie, first seen wins
+    assert P.decide_url(r, {1: prefix + b"a", 2: prefix + b"b"}).tolist() == [0, 1]  # whole strings: "b" wins

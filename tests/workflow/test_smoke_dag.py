@@ -34,7 +34,11 @@ def test_smoke_dag_end_to_end(tmp_path):
 
     # every stage left its trail: C4 stats, vocabulary, pre-training metrics, evaluation JSONs
     stats = json.loads((tmp_path / "results/smoke/c4/en/stats.json").read_text())
-    assert stats
+    assert stats["splits"]["train"]["documents"] > 0 and stats["skipped_wet_files"] == []
+    c4_report = (tmp_path / "reports/c4_stats.md").read_text()
+    assert "745GB" in c4_report and "6.1TB" in c4_report  # Table 8's sizes beside ours (en, en.noclean)
+    assert (tmp_path / "reports/figures/c4_funnel.png").stat().st_size > 0
+    assert list((tmp_path / "results/smoke/c4/multilingual/de").glob("train-*.jsonl.gz"))
     assert (tmp_path / "results/smoke/vocab/spm.model").stat().st_size > 0
     metrics = pd.read_csv(tmp_path / "results/smoke/pretrain/table01/baseline/metrics.csv")
     assert metrics["loss"].iloc[-1] < metrics["loss"].iloc[0]  # pre-training learned something

@@ -74,6 +74,7 @@ def final_outputs(scale):
     out += ["reports/figures/loss_curve.png", "reports/figures/loss_curve.pdf"]
     # Table 3 shows each objective's input/target on the paper's sentence: no training, so always built.
     out += ["reports/table03_objectives.md", "reports/table03_objectives.csv"]
+    out += ["reports/c4_stats.md", "reports/figures/c4_funnel.png"]
     return out
 
 
@@ -93,6 +94,9 @@ wildcard_constraints:
 
 # ---------------------------------------------------------------------------------------------- C4 layout
 C4_VARIANTS = ("en", "en.noclean", "realnewslike", "webtextlike", "multilingual")
+# Variants the default target builds and reports (reports/c4_stats.md): C4, "C4, unfiltered" and the de/fr/ro
+# pages the vocabulary needs. The others are targets of their own (README, "C4 variants").
+C4_REPORT_VARIANTS = ("en", "en.noclean", "multilingual")
 
 
 def c4_variant_dumps(variant):

@@ -38,3 +38,26 @@ rule table03_objectives:
     shell:
         "t5repro report report.table=table03_objectives io.reports_dir=reports"
         " io.paper_dir={params.paper_dir} > {log} 2>&1"
+
+
+rule c4_stats:
+    """C4 statistics (§2.2, §3.4.1): pages through every step of each built variant of the configured scale,
+    our sizes beside Table 8's."""
+    input:
+        expand("results/{scale}/c4/{variant}", scale=SCALE, variant=C4_REPORT_VARIANTS),
+    output:
+        md="reports/c4_stats.md",
+        csv=report("reports/c4_stats.csv", caption="../report/c4_stats.rst", category="Tables"),
+        tex="reports/c4_stats.tex",
+        png=report("reports/figures/c4_funnel.png", caption="../report/c4_stats.rst", category="Figures"),
+        pdf="reports/figures/c4_funnel.pdf",
+    log:
+        "results/logs/report_c4_stats.log",
+    params:
+        paper_dir=paper_dir(),
+        scale=SCALE,
+    conda:
+        "../envs/t5repro.yaml"
+    shell:
+        "t5repro report report.table=c4_stats scale={params.scale} io.c4_root=results/{params.scale}/c4"
+        " io.reports_dir=reports io.paper_dir={params.paper_dir} > {log} 2>&1"

@@ -155,11 +155,25 @@ def _bytes_order(values: np.ndarray) -> np.ndarray:
         np.zeros(0, np.int64)
 
 
-def decide_url(records: np.ndarray) -> np.ndarray:
-    """D7: per normalised URL keep the greatest timestamp (string order); ties keep the first seen (order)."""
+LONG_TIMESTAMPS_FILE = "long_timestamps.json"  # order -> the whole timestamp, where it is over 64 bytes
+
+
+def decide_url(records: np.ndarray, long_timestamps: dict[int, bytes] | None = None) -> np.ndarray:
+    """D7: per normalised URL keep the greatest timestamp (string order); ties keep the first seen (order).
+
+    Records hold the first 64 bytes of the timestamp; the rare longer ones (a body line `WARC-Date: ...`,
+    D3 quirk) come whole in `long_timestamps`, keyed by order, so the comparison is on the whole string.
+    """
     if len(records) == 0:
         return np.zeros(0, dtype=np.uint8)
-    ts_rank = _bytes_order(records["ts"])
+    long_ts = {o: long_timestamps[o] for o in records["order"].tolist() if o in long_timestamps} \
+        if long_timestamps else {}
+    if long_ts:  # UTF-8 byte order is code point order, as Python compares the strings
+        full = [long_ts.get(o, t) for o, t in zip(records["order"].tolist(), records["ts"].tolist())]
+        rank_of = {t: i for i, t in enumerate(sorted(set(full)))}
+        ts_rank = np.array([rank_of[t] for t in full], dtype=np.int64)
+    else:
+        ts_rank = _bytes_order(records["ts"])
     k = records["key"].view(np.dtype([("hi", ">u8"), ("lo", ">u8")]))
     # sort by key, then timestamp descending, then order ascending: the first of each key group wins
     order = np.lexsort((records["order"], -ts_rank, k["lo"], k["hi"]))
@@ -228,6 +242,15 @@ def resolve_part(kind: str, shard_dirs: Sequence[Path], out_dir: Path, part: int
     """
     dtype, decide = DECIDERS[kind]
     files = [KeyFile(d, dtype) for d in shard_dirs]
+    if kind == "url":
+        import json
+
+        long_ts: dict[int, bytes] = {}
+        for d in shard_dirs:
+            side = Path(d) / LONG_TIMESTAMPS_FILE
+            if side.is_file():
+                long_ts.update({int(o): t.encode("utf-8") for o, t in json.loads(side.read_text("utf-8")).items()})
+        decide = (lambda recs, _lt=long_ts: decide_url(recs, _lt))
     outs = [open(Path(out_dir) / f"shard-{s:05d}.bin", "wb") for s in range(len(files))]
     stats = ResolveStats()
     try:

@@ -147,6 +147,7 @@ def parse_shard(wet_files: Sequence[Path], out_dir: Path, opts: ParseOptions,
     skipped: list[dict] = []
     order = opts.shard << ORDER_SHIFT
     writer = PageWriter(out_dir / PAGES_FILE)
+    long_timestamps: dict[str, str] = {}
     with part_lib.KeyWriter(out_dir / "urlkeys", part_lib.URL_DTYPE, opts.num_buckets) as keys:
         for path in log_lib.progress(wet_files, total=len(wet_files), desc=f"c4 parse shard {opts.shard}",
                                      unit="file"):
@@ -172,6 +173,8 @@ def parse_shard(wet_files: Sequence[Path], out_dir: Path, opts: ParseOptions,
                 logger.warning("%s: no conversion records (only %d WARC record(s)); 0 pages", path,
                                counters.get("wet-records", 0))
             stats.add("parse", "wet_records", counters.get("wet-records", 0))
+            if counters.get("wet-records-bad-framing"):
+                stats.add("parse", "wet_records_bad_framing", counters["wet-records-bad-framing"])
             for reason in ("page-filtered-nourl", "page-filtered-nocontent", "page-filtered-notimestamp"):
                 if counters.get(reason):
                     stats.add("parse", "pages_in", counters[reason])
@@ -193,11 +196,12 @@ def parse_shard(wet_files: Sequence[Path], out_dir: Path, opts: ParseOptions,
                     stats.page_out("domain", page)
                 writer.write(page, order)
                 ts = page.timestamp.encode("utf-8")
-                if len(ts) > part_lib.TIMESTAMP_BYTES:
-                    stats.add("url_dedup", "timestamps_truncated")
+                if len(ts) > part_lib.TIMESTAMP_BYTES:  # compared whole in the resolve (partition.decide_url)
+                    long_timestamps[str(order)] = page.timestamp
                 keys.add((part_lib.md5(normalize_url(page.url)), ts[:part_lib.TIMESTAMP_BYTES], order))
                 order += 1
     writer.close()
+    (out_dir / "urlkeys" / part_lib.LONG_TIMESTAMPS_FILE).write_text(json.dumps(long_timestamps, ensure_ascii=False))
     n_files = len(wet_files)
     n_bad = sum(1 for s in skipped if not s["reason"].startswith("known corrupt"))
     if n_files and n_bad / n_files > opts.max_bad_wet_fraction:
