@@ -15,7 +15,8 @@ the outputs are identical (if not, how many pages differ).
 Input: tests/c4/golden_pages.py's corpus (`--pages` conversion records in WET files of 400 records; every
 C4 rule and edge case, ordinary English pages otherwise), generated once per (pages, seed) into
 `--cache-dir` (default: $TMPDIR/t5repro-c4-bench). The reference side is benchmarks/tfds_c4_reference.py.
-"Ours" is `run_ours` below: the one function to switch when the sharded runner lands.
+"Ours" is `run_ours` below: `pipeline.build`, i.e. every pass of the sharded build (parse, URL resolve, clean,
+dedup resolve, finish, merge) one after the other in this process, exactly the code the Snakemake jobs run.
 """
 
 from __future__ import annotations
@@ -44,15 +45,10 @@ SINGLE_THREAD_ENV = {
 
 # ---------------------------------------------------------------------------------------------- the two sides
 def run_ours(wet_files: list[Path], data_dir: str) -> dict:
-    """Ours: `build()` in tfds310 mode, in this process. Returns {"train": [...], "validation": [...]}."""
-    import dataclasses
-
+    """Ours: the sharded build in tfds310 mode, in this process. Returns {"train": [...], "validation": [...]}."""
     from t5repro.c4.pipeline import Options, build
 
-    kw: dict = {"mode": "tfds310"}
-    if "emit_multilingual" in {f.name for f in dataclasses.fields(Options)}:  # the pre-sharding Options
-        kw["emit_multilingual"] = False
-    res = build(wet_files, Options(**kw), data_dir)
+    res = build(wet_files, Options(mode="tfds310"), data_dir)
     return {"train": [p.record() for p in res.train], "validation": [p.record() for p in res.validation]}
 
 
