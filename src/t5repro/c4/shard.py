@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 PAGES_FILE = "pages.jsonl.gz"
 STATS_FILE = "stats.csv"
 ORDER_SHIFT = 40  # pages per shard < 2^40
-BATCH = 256  # pages per language-detection batch
+BATCH = 1024  # pages per language-detection batch (langdetect_fast reaches full speed at ~1,000)
 
 
 # ---------------------------------------------------------------------------------------------- pages io
