@@ -103,3 +103,18 @@ def test_d11_badwords_only_on_surviving_lines(sentences, badwords):  # spec D11:
     base = "One two three four five. Six seven eight nine ten. Eleven twelve thirteen fourteen fifteen."
     assert clean_text(base + "\nthe ass", opts, sentences, {}) == base
     assert clean_text(base + "\nWe saw the ass in the field today.", opts, sentences, {}) == Drop("filtered-page-badword")
+
+
+def test_sentence_fast_path_equals_punkt(sentences, data_dir):  # spec D10: the same Punkt sentences
+    import random
+
+    from nltk.tokenize import PunktTokenizer
+
+    punkt = PunktTokenizer("english")  # nltk.data.path already points at the offline copy (fixture)
+    rng = random.Random(0)
+    pieces = ["The cat sat.", "Dr. Smith came", "e.g. this", "What?", "Wow!", "He said \"no.\"", "  ", "\t",
+              "...", "U.S. policy", "3.14 is pi", "end.)", "(Sent1.) Sent2.", "\u2026", "ok", "a.b.c", "\n", "!!"]
+    texts = ["", " ", "One sentence here.", "Trailing space.  ", "  Leading space."]
+    texts += [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) for _ in range(3000)]
+    for t in texts:
+        assert sentences(t) == tuple(punkt.tokenize(t)), repr(t)

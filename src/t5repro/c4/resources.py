@@ -70,9 +70,20 @@ def load_sentence_splitter(data_dir: str) -> SentenceSplitter:
     if Path(nltk_dir).resolve() not in found.resolve().parents:
         raise ResourceError(f"NLTK found punkt_tab at {found}, not under {nltk_dir} (io.data_dir)")
     tokenizer = PunktTokenizer("english")
+    # Hand-written fast path, exact by construction: Punkt only considers a break where this pattern matches
+    # (a sentence-end character followed by punctuation or by whitespace and a token); where it matches
+    # nowhere, `tokenize` yields the one slice [0, len(text.rstrip())). Most C4 lines are one sentence.
+    period_context = tokenizer._lang_vars.period_context_re()
+    # `text_contains_sentbreak(context)` decides each candidate break from its few-word context alone (the
+    # model's parameters are fixed): a pure function, memoised per instance. Contexts such as "it. The" recur
+    # across pages, so most decisions become dictionary hits; the sentences are unchanged.
+    tokenizer.text_contains_sentbreak = lru_cache(maxsize=1 << 18)(tokenizer.text_contains_sentbreak)
 
     @lru_cache(maxsize=1 << 18)
     def sentences(text: str) -> tuple[str, ...]:
+        if period_context.search(text) is None:
+            t = text.rstrip()
+            return (t,) if t else ()
         return tuple(tokenizer.tokenize(text))
 
     return sentences
