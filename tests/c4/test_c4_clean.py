@@ -118,3 +118,25 @@ def test_sentence_fast_path_equals_punkt(sentences, data_dir):  # spec D10: the 
     texts += [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) for _ in range(3000)]
     for t in texts:
         assert sentences(t) == tuple(punkt.tokenize(t)), repr(t)
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_badword_matcher_equals_the_regex(badwords, inline):  # spec D11 (inline) and D15 (page): same verdicts
+    import random
+
+    from t5repro.c4.badwords import BadwordMatcher
+
+    m = BadwordMatcher(badwords, inline=inline)
+    rng = random.Random(1)
+    fillers = ["the", "grass", "class", "as", "x", "2", "on", "me", "my", "a", "of", "to", "\u00e9t\u00e9", "caf\u00e9"]
+    seps = [" ", "  ", ",", ".", "-", "_", "&", "'", "\t", "\u00a0", "", "1", "\u2019", "\U0001f595"]
+    n_hits = 0
+    for i in range(6000):
+        parts = [rng.choice(badwords) if rng.random() < 0.15 else rng.choice(fillers) for _ in range(rng.randint(1, 8))]
+        text = "".join(p + rng.choice(seps) for p in parts)
+        if rng.random() < 0.3:
+            text = text.strip()
+        want = m.reference.search(text) is not None
+        assert m.search(text) == want, repr(text)
+        n_hits += want
+    assert 500 < n_hits < 5500  # both verdicts well represented

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import MutableMapping
+from typing import TYPE_CHECKING, MutableMapping
 
 from t5repro.c4.resources import SentenceSplitter
 from t5repro.c4.stats import Drop, inc
 from t5repro.c4.wet import Page
+
+if TYPE_CHECKING:
+    from t5repro.c4.badwords import BadwordMatcher
 
 CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")  # spec D9 c
 END_MARKS = (".", "?", "!", '"')  # spec D9 d
@@ -32,7 +35,7 @@ class CleanOptions:
     """Which D9 steps run: step b (v2/v3 only) and the inline bad-word step j (v1/v2 only)."""
 
     check_long_words: bool = False
-    badwords_regex: re.Pattern | None = None
+    badwords_regex: re.Pattern | BadwordMatcher | None = None  # anything with the regex's .search
     min_words_per_line: int = MIN_WORDS_PER_LINE
     min_num_sentences: int = MIN_NUM_SENTENCES
     max_word_length: int = MAX_WORD_LENGTH

@@ -191,7 +191,8 @@ def clean(parse_dir: Path, url_parts: Sequence[Path], out_dir: Path, opts: Optio
         num_buckets=opts.num_buckets, num_parts=opts.resolve_parts)
     clean_opts = None
     if opts.clean:
-        inline = badwords_lib.inline_regex(resources.load_badwords(inputs.data_dir)) if opts.inline_badwords else None
+        inline = badwords_lib.BadwordMatcher(resources.load_badwords(inputs.data_dir), inline=True) \
+            if opts.inline_badwords else None
         clean_opts = CleanOptions(check_long_words=opts.mode != "paper", badwords_regex=inline)
     with io_lib.atomic_dir(out_dir) as tmp:
         shard_lib.clean_shard(parse_dir, url_parts, tmp, copts, _sentences(inputs), clean_opts,
@@ -200,7 +201,8 @@ def clean(parse_dir: Path, url_parts: Sequence[Path], out_dir: Path, opts: Optio
 
 def finish(clean_dir: Path, dedup_parts: Sequence[Path] | None, out_dir: Path, opts: Options, shard: int,
            inputs: Inputs) -> None:
-    regex = badwords_lib.page_regex(resources.load_badwords(inputs.data_dir), "en") if opts.page_badwords else None
+    regex = badwords_lib.BadwordMatcher(resources.load_badwords(inputs.data_dir), inline=False) \
+        if opts.page_badwords else None
     fopts = shard_lib.FinishOptions(
         variant=opts.variant, shard=shard, dedup=opts.dedup, line_key_unicode=opts.mode == "tfds310",
         keep_local_duplicates=opts.mode == "tfds220", languages=opts.languages,
