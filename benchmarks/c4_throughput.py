@@ -70,9 +70,10 @@ def _warm_up(side: str, data_dir: str) -> None:
         c4_utils.tf.io.gfile.exists("/")  # the lazy TensorFlow import that split_wet_file triggers
         from nltk.tokenize import PunktTokenizer  # noqa: F401
     else:
-        from t5repro.c4 import pipeline, resources  # noqa: F401
+        from t5repro.c4 import langdetect_fast, pipeline, resources  # noqa: F401
 
         resources.load_sentence_splitter(str(data_dir))
+        langdetect_fast.default_detector()  # its tables from langdetect's profiles (the reference loads those above)
 
 
 def _library(filename: str) -> str:

@@ -53,12 +53,14 @@ class BadwordMatcher:
         return self._compiled[entries]
 
     def search(self, text: str) -> bool:
-        runs: set[str] = set()
-        for m in self.run.finditer(text):
-            w = m.group()
-            runs.add(w)
-            if w in self.single and (not self.inline or (m.start() > 0 and m.end() < len(text))):
+        runs = set(self.run.findall(text))
+        hit = self.single.intersection(runs)
+        if hit:
+            if not self.inline:
                 return True
+            for m in self.run.finditer(text):  # D11: the run needs a character on each side
+                if m.group() in hit and m.start() > 0 and m.end() < len(text):
+                    return True
         candidates = tuple(w for w, tokens in self.rest if tokens <= runs)
         return bool(candidates) and self._regex(candidates).search(text) is not None
 

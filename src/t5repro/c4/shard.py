@@ -416,7 +416,7 @@ def finish_shard(clean_dir: Path, dedup_parts: Sequence[Path] | None, out_dir: P
     multi = len(opts.languages) > 1
     names = {(lang, split): (f"{lang}.{split}" if multi else split) + ".jsonl.gz"
              for lang in opts.languages for split in ("train", "validation")}
-    files = {k: gzip.GzipFile(out_dir / v, "wb", mtime=0) for k, v in names.items()}
+    files = {k: gzip.GzipFile(out_dir / v, "wb", compresslevel=6, mtime=0) for k, v in names.items()}
     texts = {k: io.TextIOWrapper(f, encoding="utf-8") for k, f in files.items()}
     counts = Counter()
 
