@@ -414,18 +414,9 @@ def plot_funnel(data: Totals) -> plt.Figure:
 
 def write_figure(data: Totals, out_dir: str | Path) -> list[Path]:
     """`out_dir/c4_funnel.{png,pdf}`, atomically; return the paths."""
-    fig = plot_funnel(data)
-    out = []
-    try:
-        for fmt in ("png", "pdf"):
-            path = Path(out_dir) / f"{FIGURE}.{fmt}"
-            with io_lib.atomic_path(path) as tmp:
-                # No creation date in the PDF, so a rerun on the same data gives the same bytes.
-                fig.savefig(tmp, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
-            out.append(path)
-    finally:
-        plt.close(fig)
-    return out
+    from t5repro.report.figures import save_figure
+
+    return save_figure(plot_funnel(data), out_dir, FIGURE)
 
 
 # ----------------------------------------------------------------- stage

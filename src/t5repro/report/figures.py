@@ -91,15 +91,12 @@ def plot_loss_curves(curves: list[Curve], *, log_y: bool = True) -> plt.Figure:
     return fig
 
 
-def loss_curves(results_dir: str | Path, out_dir: str | Path, *, log_y: bool = True) -> list[Path]:
-    """Draw every run's loss curve into `out_dir/loss_curve.{png,pdf}` (atomic writes); return the paths."""
-    curves = collect_curves(results_dir)
-    logger.info("%d loss curves under %s", len(curves), results_dir)
-    fig = plot_loss_curves(curves, log_y=log_y)
+def save_figure(fig, out_dir: str | Path, stem: str) -> list[Path]:
+    """Write `out_dir/<stem>.{png,pdf}` atomically and close the figure; return the paths."""
     out = []
     try:
         for fmt in ("png", "pdf"):
-            path = Path(out_dir) / f"loss_curve.{fmt}"
+            path = Path(out_dir) / f"{stem}.{fmt}"
             with io_lib.atomic_path(path) as tmp:
                 # No creation date in the PDF, so a rerun on the same data gives the same bytes.
                 fig.savefig(tmp, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
@@ -107,3 +104,10 @@ def loss_curves(results_dir: str | Path, out_dir: str | Path, *, log_y: bool = T
     finally:
         plt.close(fig)
     return out
+
+
+def loss_curves(results_dir: str | Path, out_dir: str | Path, *, log_y: bool = True) -> list[Path]:
+    """Draw every run's loss curve into `out_dir/loss_curve.{png,pdf}` (atomic writes); return the paths."""
+    curves = collect_curves(results_dir)
+    logger.info("%d loss curves under %s", len(curves), results_dir)
+    return save_figure(plot_loss_curves(curves, log_y=log_y), out_dir, "loss_curve")
