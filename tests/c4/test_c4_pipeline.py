@@ -155,6 +155,7 @@ def test_multilingual_variant_has_de_fr_ro(wet_dir, data_dir):  # spec D30
         assert res.by_language[lang]["train"], lang
     assert set(res.summary["languages"]) >= {"de", "fr", "ro", "en"}
     assert "badwords" not in res.summary["pages_after_step"]
+    assert res.summary["lines"]["dedup/filtered-lines-global_duplicate"] > 0  # D30: D13 line dedup
 
 
 def test_d5_length_boundary(tmp_path, wet_member, data_dir):  # more than 190,000 characters (not bytes)

@@ -15,7 +15,7 @@ folder atomically. Steps run in the order of spec D18 for `c4.mode` (paper | tfd
 
 Variants (D1/D19): `en` (C4), `en.noclean` (length, URL dedup, language only), `realnewslike` (+ D6 before
 URL dedup), `webtextlike` (+ D8 after it; 12 dumps at paper scale) and `multilingual` (the de/fr/ro pages of
-D30 for the vocabulary: cleaned without bad words, deduplicated, langdetect top language de/fr/ro).
+D30 for the vocabulary: cleaned without bad words, line-deduplicated (D13), langdetect top language de/fr/ro).
 
 Bad input (D2): a WET file that is truncated, not gzip, not WARC (wrong Content-Length, bad header), not
 UTF-8 or empty is reported, listed in the manifest and skipped whole (`c4.on_bad_wet=skip`, the default);
@@ -106,7 +106,14 @@ class Options:
     def dedup(self) -> str | None:
         if self.variant == "en.noclean":
             return None  # D19: "no heuristic filtering, no dedup"
+        if self.variant == "multilingual":
+            return "line"  # D30: de/fr/ro pages SHOULD get D9/D10/D13 cleaning, in every mode
         return "window" if self.mode == "paper" else "line"
+
+    @property
+    def line_dedup_v3(self) -> bool:
+        """D13 semantics: 3.x (Unicode lower-casing, raw-URL page id, first occurrence only) or 2.2.0."""
+        return self.mode == "tfds310" or (self.mode == "paper" and self.variant == "multilingual")
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -187,7 +194,7 @@ def clean(parse_dir: Path, url_parts: Sequence[Path], out_dir: Path, opts: Optio
           inputs: Inputs) -> None:
     copts = shard_lib.CleanPassOptions(
         variant=opts.variant, shard=shard, clean=opts.clean, check_long_words=opts.mode != "paper",
-        dedup=opts.dedup, line_key_unicode=opts.mode == "tfds310", url_id_raw=opts.mode == "tfds310",
+        dedup=opts.dedup, line_key_unicode=opts.line_dedup_v3, url_id_raw=opts.line_dedup_v3,
         num_buckets=opts.num_buckets, num_parts=opts.resolve_parts)
     clean_opts = None
     if opts.clean:
@@ -204,8 +211,8 @@ def finish(clean_dir: Path, dedup_parts: Sequence[Path] | None, out_dir: Path, o
     regex = badwords_lib.BadwordMatcher(resources.load_badwords(inputs.data_dir), inline=False) \
         if opts.page_badwords else None
     fopts = shard_lib.FinishOptions(
-        variant=opts.variant, shard=shard, dedup=opts.dedup, line_key_unicode=opts.mode == "tfds310",
-        keep_local_duplicates=opts.mode == "tfds220", languages=opts.languages,
+        variant=opts.variant, shard=shard, dedup=opts.dedup, line_key_unicode=opts.line_dedup_v3,
+        keep_local_duplicates=not opts.line_dedup_v3, languages=opts.languages,
         langdetect_threshold=opts.langdetect_threshold, page_badwords=regex,
         validation_one_in=opts.validation_one_in, num_buckets=opts.num_buckets, num_parts=opts.resolve_parts)
     with io_lib.atomic_dir(out_dir) as tmp:
