@@ -45,10 +45,11 @@ def test_smoke_dry_run_lists_every_stage(tmp_path):
     for rule in ("wet_generate", "vocab", "taskdata", "pretrain", "table01_baseline", "table03_objectives"):
         assert counts.get(rule) == 1, counts
     assert counts["finetune"] == counts["evaluate"] == 2  # smoke_cls, smoke_gen
-    # C4 variants en + multilingual (vocabulary, D30), 2 shards and 2 resolve parts each
-    assert counts["c4_merge"] == 2
-    assert counts["c4_parse"] == counts["c4_clean"] == counts["c4_finish"] == 2 * 2
-    assert counts["c4_resolve"] == 2 * 2 * 2  # (url, dedup) x parts x variants
+    # C4 variants en, multilingual (vocabulary, D30) and en.noclean (reports/c4_stats.md), 2 shards and 2
+    # resolve parts each; en.noclean has no dedup step (D19)
+    assert counts["c4_merge"] == 3 and counts["c4_stats"] == 1
+    assert counts["c4_parse"] == counts["c4_clean"] == counts["c4_finish"] == 3 * 2
+    assert counts["c4_resolve"] == 2 * 2 * 2 + 2
     assert not (tmp_path / "results").exists()  # a dry run writes nothing
 
 
