@@ -1,7 +1,8 @@
 """Spec D7 (URL normalisation and URL dedup), D12 (paper: 3-sentence windows), D13 (tfds: exact lines).
 
-All three are global steps: they see every page at once (the later per-shard version will hash-partition the
-keys). Winners are chosen by MD5 hex digest so the result does not depend on input order (C5).
+These functions see every page at once: they are the spec's rules transcribed directly, and the oracle that
+tests hold the sharded build to (the build itself runs them hash-partitioned, `partition.py`, and uses the
+key functions below). Winners are chosen by MD5 hex digest so the result does not depend on input order (C5).
 """
 
 from __future__ import annotations

@@ -233,8 +233,8 @@ def output_name(opts: Options, lang: str, split: str, shard: int, num_shards: in
     return f"{lang}/{name}" if len(opts.languages) > 1 else name
 
 
-def merge(parse_dirs: Sequence[Path], finish_dirs: Sequence[Path], out_dir: Path, opts: Options,
-          inputs: Inputs, dumps: Sequence[str] = ()) -> dict:
+def merge(parse_dirs: Sequence[Path], clean_dirs: Sequence[Path], finish_dirs: Sequence[Path], out_dir: Path,
+          opts: Options, inputs: Inputs, dumps: Sequence[str] = ()) -> dict:
     """The variant's folder: every shard's files under their global names, merged stats, manifest (D24)."""
     from t5repro.c4 import stats_csv
 
@@ -247,8 +247,7 @@ def merge(parse_dirs: Sequence[Path], finish_dirs: Sequence[Path], out_dir: Path
                     dst = tmp / output_name(opts, lang, split, s, num_shards)
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     _link(src, dst)
-        shard_csvs = [Path(d) / shard_lib.STATS_FILE for d in (*parse_dirs, *_siblings(finish_dirs, "clean"),
-                                                                 *finish_dirs)]
+        shard_csvs = [Path(d) / shard_lib.STATS_FILE for d in (*parse_dirs, *clean_dirs, *finish_dirs)]
         stats_csv.merge_stats(shard_csvs, tmp / "stats.csv")
         rows = stats_csv.read_rows(tmp / "stats.csv")
         stats_csv.check_funnel(rows)
@@ -267,11 +266,6 @@ def merge(parse_dirs: Sequence[Path], finish_dirs: Sequence[Path], out_dir: Path
             "drop_counters": summary["dropped"], "splits": summary["splits"],
         }))
     return summary
-
-
-def _siblings(finish_dirs: Sequence[Path], stage: str) -> list[Path]:
-    """The clean-pass folder of each shard (work/<stage>/shard-N beside work/finish/shard-N)."""
-    return [Path(d).parent.parent / stage / Path(d).name for d in finish_dirs]
 
 
 def _resource_manifest(opts: Options, inputs: Inputs) -> dict:
@@ -348,7 +342,7 @@ def build_into(wet_files: Sequence[Path], out_dir: Path, opts: Options, inputs: 
             resolve("dedup", clean_dirs, d, opts, p)
     for s in range(num_shards):
         finish(clean_dirs[s], dedup_parts if opts.dedup else None, finish_dirs[s], opts, s, inputs)
-    return merge(parse_dirs, finish_dirs, out_dir, opts, inputs, dumps)
+    return merge(parse_dirs, clean_dirs, finish_dirs, out_dir, opts, inputs, dumps)
 
 
 def build(wet_files: Sequence[Path], opts: Options, data_dir: str | Path, *, num_shards: int = 1,
@@ -434,8 +428,8 @@ def run_finish(cfg: DictConfig) -> None:
 def run_merge(cfg: DictConfig) -> None:
     opts = Options.from_cfg(cfg)
     out = config_lib.require_path(cfg, "io.c4_dir")
-    summary = merge(_shard_dirs(cfg, "parse"), _shard_dirs(cfg, "finish"), out, opts, _inputs(cfg),
-                    list(cfg.c4.dumps or []))
+    summary = merge(_shard_dirs(cfg, "parse"), _shard_dirs(cfg, "clean"), _shard_dirs(cfg, "finish"), out, opts,
+                    _inputs(cfg), list(cfg.c4.dumps or []))
     _log_summary(opts, out, summary)
 
 

@@ -8,7 +8,7 @@ documents are exported to our C4 on-disk layout, so the pre-training task (`t5re
 
 with records `{"url", "text"}` (the D17 fields a non-web corpus has). `url` is a stable document id,
 `<url_prefix><url_key value>`, e.g. `wikipedia/20190301.en/<title>`; it plays the role of the page URL in
-the D16 split rule and in the train-shard hash (the same hash as `t5repro.c4.pipeline.shard_of`).
+the D16 split rule (`t5repro.c4.shard.is_validation`, as for web pages) and in the train-shard hash.
 
 Splits: a source with its own validation split (PG-19) exports it as validation; a source without one
 (Wikipedia has only `train`) holds documents out of its train split with the D16 rule, validation iff
@@ -32,6 +32,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from t5repro import io as io_lib
 from t5repro.c4.dedup import normalize_url
+from t5repro.c4.shard import is_validation
 from t5repro.config import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -93,13 +94,11 @@ def to_records(examples: Iterable[Mapping[str, Any]], source: TfdsSource, split:
         yield rec
 
 
-def is_validation_url(url: str, one_in: int = 1000) -> bool:
-    """Spec D16 on a document id: validation iff int(md5(normalised url)) % one_in == 0."""
-    return int(hashlib.md5(normalize_url(url).encode("utf-8")).hexdigest(), 16) % one_in == 0
+is_validation_url = is_validation  # spec D16 on a document id, the rule C4 pages follow
 
 
 def shard_of_url(url: str, num_shards: int) -> int:
-    """Train shard of a document: the hash `t5repro.c4.pipeline.shard_of` uses (independent of D16)."""
+    """Train shard of a document: a hash of its normalised id, independent of the D16 split hash."""
     return int(hashlib.sha1(("shard:" + normalize_url(url)).encode("utf-8")).hexdigest(), 16) % num_shards
 
 
