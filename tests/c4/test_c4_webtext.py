@@ -185,3 +185,15 @@ def test_download_openwebtext_extracts_the_url_lists(tmp_path, where):
     assert webtext.load_openwebtext_urls(out) == webtext.load_openwebtext_urls(zpath) == EXPECTED
     m = json.loads((out / "manifest.json").read_text())
     assert (m["zip"], m["url_files"], m["urls"], m["normalized_urls"]) == (str(zpath), 2, 5, 5)
+
+
+def test_url_digest_set_is_the_same_set():  # spec D8, with 16 bytes a URL
+    import random
+
+    rng = random.Random(0)
+    urls = [f"site{rng.randrange(500)}.org/p/{rng.randrange(3000)}" for _ in range(5000)]
+    compact = webtext.UrlDigestSet(urls + urls[:100])  # duplicates collapse
+    assert len(compact) == len(set(urls))
+    probes = urls[::7] + [f"other{i}.org/x" for i in range(500)] + ["", "site1.org/p/1/"]
+    assert [p in compact for p in probes] == [p in set(urls) for p in probes]
+    assert "x" not in webtext.UrlDigestSet([])

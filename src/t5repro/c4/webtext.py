@@ -79,6 +79,59 @@ def load_openwebtext_urls(path: str | Path) -> frozenset[str]:
     return normalize_urls(iter_openwebtext_urls(path))
 
 
-def keep(page_url: str, urls: frozenset[str] | set[str]) -> bool:
+class UrlDigestSet:
+    """A set of normalised URLs held as sorted 128-bit MD5 digests: 16 bytes a URL instead of ~100.
+
+    OpenWebText lists ~23 M URLs; as Python strings in a frozenset they take several GB, more than a C4 job
+    may use (issue: < 2 GB per job). Membership is exact but for MD5 collisions (probability ~10^-22 here).
+    """
+
+    _CHUNK = 1 << 20
+
+    def __init__(self, normalized_urls: Iterable[str]):
+        import hashlib
+
+        import numpy as np
+
+        chunks, buf = [], []
+        for u in normalized_urls:
+            buf.append(hashlib.md5(u.encode("utf-8")).digest())
+            if len(buf) >= self._CHUNK:
+                chunks.append(np.frombuffer(b"".join(buf), dtype=">u8").reshape(-1, 2))
+                buf = []
+        if buf:
+            chunks.append(np.frombuffer(b"".join(buf), dtype=">u8").reshape(-1, 2))
+        pairs = np.concatenate(chunks) if chunks else np.zeros((0, 2), dtype=">u8")
+        order = np.lexsort((pairs[:, 1], pairs[:, 0]))
+        pairs = pairs[order]
+        if len(pairs):
+            keep = np.ones(len(pairs), dtype=bool)
+            keep[1:] = (pairs[1:] != pairs[:-1]).any(axis=1)
+            pairs = pairs[keep]
+        self._hi = np.ascontiguousarray(pairs[:, 0]).astype(np.uint64)
+        self._lo = np.ascontiguousarray(pairs[:, 1]).astype(np.uint64)
+
+    def __len__(self) -> int:
+        return len(self._hi)
+
+    def __contains__(self, normalized_url: str) -> bool:
+        import hashlib
+
+        d = hashlib.md5(normalized_url.encode("utf-8")).digest()
+        hi, lo = int.from_bytes(d[:8], "big"), int.from_bytes(d[8:], "big")
+        i = int(self._hi.searchsorted(hi))
+        while i < len(self._hi) and int(self._hi[i]) == hi:
+            if int(self._lo[i]) == lo:
+                return True
+            i += 1
+        return False
+
+
+def load_openwebtext_digests(path: str | Path) -> UrlDigestSet:
+    """Spec D8 for the C4 jobs: `load_openwebtext_urls` as a compact `UrlDigestSet`."""
+    return UrlDigestSet(normalize_url(u) for u in iter_openwebtext_urls(path))
+
+
+def keep(page_url: str, urls: frozenset[str] | set[str] | UrlDigestSet) -> bool:
     """Spec D8: keep a page iff the D7 normalisation of its (raw) URL is one of the normalised OpenWebText URLs."""
     return normalize_url(page_url) in urls
