@@ -103,6 +103,10 @@ def test_slurm_profile_dry_run(tmp_path):
                     "--config", "scale=paper")
     assert out.returncode == 0, out.stdout
     assert job_counts(out.stdout)["pretrain"] == 1
+    # C4 jobs ask for one core and 4 GB (they stream; the bound is 2 GB a job)
+    c4_jobs = re.findall(r"rule (c4_(?:parse|resolve|clean|finish|merge)):.*?resources: ([^\n]*)", out.stdout, flags=re.S)
+    assert c4_jobs and all("mem_mb=4000" in r or "mem_mb=2000" in r for _, r in c4_jobs)
+    assert all("cpus_per_task=1" in r for _, r in c4_jobs)
 
 
 def test_bad_config_is_rejected_by_schema(tmp_path):
