@@ -103,3 +103,30 @@ def test_download_shard_paths_skip_known_corrupt_and_check_the_count():  # spec 
     assert shard_paths(listed, 2, 4, 12) == []  # past the end of a shorter list: an empty shard
     with pytest.raises(config_lib.ConfigError, match=r"lists 6 WET files, more than the 5 planned .*wet_files"):
         shard_paths(listed, 0, 4, 5)
+
+
+def test_paper_layout_reports_download_skips_and_accepts_an_empty_shard(tmp_path, data_dir, wet_member):
+    """wet_layout=shard: the download shard's skipped_wet_files.json reaches the manifest; a shard past the end
+    of the dump's list (no files) is an empty shard, not an error."""
+    shards = [tmp_path / "wet" / f"shard-{k:05d}" for k in range(2)]
+    for d in shards:
+        d.mkdir(parents=True)
+    (shards[0] / "a.warc.wet.gz").write_bytes(_page(wet_member, "http://good.org/1"))
+    (shards[0] / "skipped_wet_files.json").write_text(json.dumps(
+        [{"file": "crawl-data/x/wet/b.warc.wet.gz", "reason": "not complete gzip after download retries"}]))
+    common = [f"io.data_dir={data_dir}", f"io.c4_work={tmp_path / 'work'}", "c4.num_shards=2",
+              "c4.wet_layout=shard", "c4.num_buckets=2", "c4.resolve_parts=1"]
+    for s in range(2):
+        pipeline.run_parse(config_lib.load(common + [f"c4.shard={s}", f"io.wet_dir={shards[s]}"]))
+    pipeline.run_resolve(config_lib.load(common + ["c4.resolve=url", "c4.part=0"]))
+    for s in range(2):
+        pipeline.run_clean(config_lib.load(common + [f"c4.shard={s}"]))
+    pipeline.run_resolve(config_lib.load(common + ["c4.resolve=dedup", "c4.part=0"]))
+    for s in range(2):
+        pipeline.run_finish(config_lib.load(common + [f"c4.shard={s}", "c4.langdetect_threshold=0"]))
+    pipeline.run_merge(config_lib.load(common + [f"io.c4_dir={tmp_path / 'c4'}"]))
+    manifest = json.loads((tmp_path / "c4" / "manifest.json").read_text())
+    assert manifest["skipped_corrupt_wet_files"] == [{"file": "crawl-data/x/wet/b.warc.wet.gz", "stage": "download",
+                                                      "reason": "not complete gzip after download retries"}]
+    assert manifest["wet_file_count"] == 1
+    assert (tmp_path / "c4" / "train-00001-of-00002.jsonl.gz").is_file()  # the empty shard still has its files

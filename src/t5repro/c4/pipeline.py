@@ -170,14 +170,15 @@ def _detector(opts: Options):
 
 
 # ---------------------------------------------------------------------------------------------- passes
-def parse(wet_files: Sequence[Path], out_dir: Path, opts: Options, shard: int, inputs: Inputs) -> None:
+def parse(wet_files: Sequence[Path], out_dir: Path, opts: Options, shard: int, inputs: Inputs,
+          download_skipped: Sequence[dict] = ()) -> None:
     popts = shard_lib.ParseOptions(
         variant=opts.variant, shard=shard, max_page_chars=opts.max_page_chars,
         require_timestamp=opts.mode == "tfds310", num_buckets=opts.num_buckets, on_bad_wet=opts.on_bad_wet,
         max_bad_wet_fraction=opts.max_bad_wet_fraction, known_corrupt=known_corrupt_names(),
         domain_on_normalized_url=opts.mode == "tfds310")
     with io_lib.atomic_dir(out_dir) as tmp:
-        shard_lib.parse_shard(wet_files, tmp, popts, _domain_filter(opts, inputs))
+        shard_lib.parse_shard(wet_files, tmp, popts, _domain_filter(opts, inputs), download_skipped)
 
 
 def resolve(kind: str, shard_dirs: Sequence[Path], out_dir: Path, opts: Options, part: int) -> None:
@@ -386,13 +387,16 @@ def _part_dirs(cfg: DictConfig, kind: str, opts: Options) -> list[Path]:
 
 
 def wet_files_of_shard(cfg: DictConfig) -> list[Path]:
-    """c4.wet_layout=flat: chunk c4.shard of the files in io.wet_dir; =shard: io.wet_dir is the shard's folder."""
+    """c4.wet_layout=flat: chunk c4.shard of the files in io.wet_dir; =shard: io.wet_dir is the shard's folder
+    (a download shard past the end of the dump's list is empty: no files, no pages)."""
     wet_dir = config_lib.require_path(cfg, "io.wet_dir")
     files = sorted(wet_dir.rglob("*.warc.wet.gz"))
     if str(cfg.c4.wet_layout) == "flat":
         files = split_files(files, int(cfg.c4.num_shards))[int(config_lib.require(cfg, "c4.shard"))]
-    if not files:
-        raise FileNotFoundError(f"no *.warc.wet.gz files for c4.shard={cfg.c4.shard} in {wet_dir} (io.wet_dir)")
+        if not files:
+            raise FileNotFoundError(f"no *.warc.wet.gz files for c4.shard={cfg.c4.shard} in {wet_dir} (io.wet_dir)")
+    elif not files:
+        logger.warning("no *.warc.wet.gz files in %s (io.wet_dir): an empty shard", wet_dir)
     return files
 
 
@@ -401,7 +405,15 @@ def run_parse(cfg: DictConfig) -> None:
     opts, s = Options.from_cfg(cfg), int(config_lib.require(cfg, "c4.shard"))
     files = wet_files_of_shard(cfg)
     logger.info("c4-parse %s (%s mode) shard %d: %d WET files", opts.variant, opts.mode, s, len(files))
-    parse(files, _shard_dirs(cfg, "parse")[s], opts, s, _inputs(cfg))
+    parse(files, _shard_dirs(cfg, "parse")[s], opts, s, _inputs(cfg), download_skipped(cfg))
+
+
+def download_skipped(cfg: DictConfig) -> list[dict]:
+    """The WET files the download left out of this shard (download.wet_shard's skipped_wet_files.json, D2)."""
+    if str(cfg.c4.wet_layout) != "shard":
+        return []
+    path = config_lib.require_path(cfg, "io.wet_dir") / "skipped_wet_files.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
 
 
 def run_resolve(cfg: DictConfig) -> None:

@@ -139,12 +139,15 @@ class ParseOptions:
 
 
 def parse_shard(wet_files: Sequence[Path], out_dir: Path, opts: ParseOptions,
-                domain_filter: Callable[[str], bool] | None = None) -> dict:
-    """Pass 1: WET files -> pages.jsonl.gz (pages after D3-D5, D6) + URL keys; returns the skipped files."""
+                domain_filter: Callable[[str], bool] | None = None, download_skipped: Sequence[dict] = ()) -> dict:
+    """Pass 1: WET files -> pages.jsonl.gz (pages after D3-D5, D6) + URL keys; returns the skipped files
+    (those the download already left out are listed too, with their reason)."""
     stats = StepStats(opts.variant, opts.shard)
     for step in ("parse", "length") + (("domain",) if domain_filter else ()):
         stats.open_step(step)
-    skipped: list[dict] = []
+    skipped: list[dict] = [dict(s, stage="download") for s in download_skipped]
+    if skipped:
+        stats.add("parse", "wet_files_skipped_at_download", len(skipped))
     order = opts.shard << ORDER_SHIFT
     writer = PageWriter(out_dir / PAGES_FILE)
     long_timestamps: dict[str, str] = {}
@@ -203,7 +206,7 @@ def parse_shard(wet_files: Sequence[Path], out_dir: Path, opts: ParseOptions,
     writer.close()
     (out_dir / "urlkeys" / part_lib.LONG_TIMESTAMPS_FILE).write_text(json.dumps(long_timestamps, ensure_ascii=False))
     n_files = len(wet_files)
-    n_bad = sum(1 for s in skipped if not s["reason"].startswith("known corrupt"))
+    n_bad = sum(1 for s in skipped if not s["reason"].startswith("known corrupt") and "stage" not in s)
     if n_files and n_bad / n_files > opts.max_bad_wet_fraction:
         raise WetFormatError(f"{n_bad} of {n_files} WET files of shard {opts.shard} are corrupt (more than "
                              f"c4.max_bad_wet_fraction={opts.max_bad_wet_fraction}): " +
