@@ -57,13 +57,14 @@ def dedup_urls(pages: Iterable[Page], counters: MutableMapping[str, int]) -> tup
 
 
 # ---------------------------------------------------------------------------------------------- D12
-def _windows(sents: tuple[str, ...]) -> list[tuple[int, tuple[str, ...]]]:
+def windows(sents: tuple[str, ...]) -> list[tuple[int, tuple[str, ...]]]:
     """Spec D12: windows S[i:i+w], w = min(len(S), 3); (start index, window)."""
     w = min(len(sents), WINDOW)
     return [(i, sents[i:i + w]) for i in range(len(sents) - w + 1)]
 
 
-def _skip(window: tuple[str, ...]) -> bool:
+def is_end_mark_window(window: tuple[str, ...]) -> bool:
+    """Spec D12: a window of bare end marks is never emitted."""
     return all(s in END_MARK_SENTENCES for s in window)  # also true for the empty window
 
 
@@ -75,8 +76,8 @@ def window_dedup(pages: list[Page], sentences: SentenceSplitter,
         key = normalize_url(page.url)
         for line in page.text.split("\n"):
             lowered = tuple(s.lower() for s in sentences(line))
-            for _, win in _windows(lowered):
-                if not _skip(win):
+            for _, win in windows(lowered):
+                if not is_end_mark_window(win):
                     occurrences[win].append(key)
     remove: dict[str, set[tuple[str, ...]]] = defaultdict(set)
     for win, keys in occurrences.items():  # step 2 (a page repeating a window is told too: quirk kept)
@@ -103,7 +104,7 @@ def _remove_windows(text: str, removal: set[tuple[str, ...]], sentences: Sentenc
         sents = sentences(line)
         marked: set[int] = set()
         if removal:
-            for i, win in _windows(sents):
+            for i, win in windows(sents):
                 if tuple(s.lower() for s in win) in removal:
                     marked.update(range(i, i + len(win)))
         keep = [s for j, s in enumerate(sents) if j not in marked]
@@ -135,6 +136,12 @@ def line_key_bytes(line: str, unicode_lower: bool) -> bytes:
 def window_key(window: tuple[str, ...]) -> bytes:
     """Spec D12: the 16-byte key of a lower-cased sentence window; "\n" cannot occur inside a line's sentences."""
     return hashlib.md5("\n".join(window).encode("utf-8")).digest()
+
+
+def window_keys(sents: tuple[str, ...]) -> list[tuple[int, int, bytes]]:
+    """Spec D12 for the sharded build: (start, width, key) of a line's lower-cased windows, end-mark ones skipped."""
+    lowered = tuple(x.lower() for x in sents)
+    return [(i, len(win), window_key(win)) for i, win in windows(lowered) if not is_end_mark_window(win)]
 
 
 def line_dedup(pages: list[Page], sentences: SentenceSplitter, counters: MutableMapping[str, int], *,

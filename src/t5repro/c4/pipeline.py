@@ -41,6 +41,7 @@ from omegaconf import DictConfig
 from t5repro import config as config_lib
 from t5repro import io as io_lib
 from t5repro.c4 import badwords as badwords_lib
+from t5repro.c4 import langid
 from t5repro.c4 import partition as part_lib
 from t5repro.c4 import resources
 from t5repro.c4 import shard as shard_lib
@@ -163,12 +164,6 @@ def _webtext_filter(opts: Options, inputs: Inputs) -> Callable[[str], bool] | No
     return urls.__contains__
 
 
-def _detector(opts: Options):
-    from t5repro.c4 import langid
-
-    return langid.top_language_batch
-
-
 # ---------------------------------------------------------------------------------------------- passes
 def parse(wet_files: Sequence[Path], out_dir: Path, opts: Options, shard: int, inputs: Inputs,
           download_skipped: Sequence[dict] = ()) -> None:
@@ -217,7 +212,7 @@ def finish(clean_dir: Path, dedup_parts: Sequence[Path] | None, out_dir: Path, o
         langdetect_threshold=opts.langdetect_threshold, page_badwords=regex,
         validation_one_in=opts.validation_one_in, num_buckets=opts.num_buckets, num_parts=opts.resolve_parts)
     with io_lib.atomic_dir(out_dir) as tmp:
-        shard_lib.finish_shard(clean_dir, dedup_parts, tmp, fopts, _sentences(inputs), _detector(opts))
+        shard_lib.finish_shard(clean_dir, dedup_parts, tmp, fopts, _sentences(inputs), langid.top_language_batch)
 
 
 # ---------------------------------------------------------------------------------------------- merge
@@ -300,6 +295,13 @@ def summarize(rows: list) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- in one process
+def work_dirs(work: Path, stage: str, n: int) -> list[Path]:
+    """The job folders of one stage under io.c4_work (workflow/rules/c4.smk names the same paths):
+    parse/, clean/, finish/ hold shard-NNNNN, url/ and dedup/ hold part-NNNNN."""
+    name = "part" if stage in ("url", "dedup") else "shard"
+    return [Path(work) / stage / f"{name}-{i:05d}" for i in range(n)]
+
+
 def split_files(files: Sequence[Path], num_shards: int) -> list[list[Path]]:
     """Contiguous chunks of the sorted file list, so that the shards' order is the files' order (D7 ties)."""
     files = sorted(files)
@@ -327,11 +329,8 @@ def build_into(wet_files: Sequence[Path], out_dir: Path, opts: Options, inputs: 
     """Every pass of every shard, one after the other, in this process; the same code the DAG runs."""
     shards = split_files(wet_files, num_shards)
     w = Path(work_dir)
-    parse_dirs = [w / "parse" / f"shard-{s:05d}" for s in range(num_shards)]
-    clean_dirs = [w / "clean" / f"shard-{s:05d}" for s in range(num_shards)]
-    finish_dirs = [w / "finish" / f"shard-{s:05d}" for s in range(num_shards)]
-    url_parts = [w / "url" / f"part-{p:05d}" for p in range(opts.resolve_parts)]
-    dedup_parts = [w / "dedup" / f"part-{p:05d}" for p in range(opts.resolve_parts)]
+    parse_dirs, clean_dirs, finish_dirs = (work_dirs(w, stage, num_shards) for stage in ("parse", "clean", "finish"))
+    url_parts, dedup_parts = (work_dirs(w, kind, opts.resolve_parts) for kind in ("url", "dedup"))
     for s, files in enumerate(shards):
         parse(files, parse_dirs[s], opts, s, inputs)
     for p, d in enumerate(url_parts):
@@ -379,11 +378,11 @@ def _work(cfg: DictConfig) -> Path:
 
 def _shard_dirs(cfg: DictConfig, stage: str) -> list[Path]:
     n = int(config_lib.require(cfg, "c4.num_shards"))
-    return [_work(cfg) / stage / f"shard-{s:05d}" for s in range(n)]
+    return work_dirs(_work(cfg), stage, n)
 
 
 def _part_dirs(cfg: DictConfig, kind: str, opts: Options) -> list[Path]:
-    return [_work(cfg) / kind / f"part-{p:05d}" for p in range(opts.resolve_parts)]
+    return work_dirs(_work(cfg), kind, opts.resolve_parts)
 
 
 def wet_files_of_shard(cfg: DictConfig) -> list[Path]:

@@ -18,12 +18,12 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from t5repro import log as log_lib
 from t5repro.c4 import partition as part_lib
 from t5repro.c4.clean import CleanOptions, clean_page
-from t5repro.c4.dedup import END_MARK_SENTENCES, MIN_NUM_SENTENCES, line_key_bytes, normalize_url, window_key
+from t5repro.c4.dedup import MIN_NUM_SENTENCES, line_key_bytes, normalize_url, window_keys
 from t5repro.c4.resources import SentenceSplitter
 from t5repro.c4.stats import Drop
 from t5repro.c4.wet import Page, WetFormatError, read_wet_file
@@ -54,16 +54,6 @@ class PageWriter:
 
     def close(self) -> None:
         self._f.close()
-
-
-def write_records(path: Path, pages: Iterable[Page]) -> int:
-    """Final output records (D17), gzip'd JSON lines, byte-identical across runs."""
-    n = 0
-    with gzip.GzipFile(path, "wb", mtime=0) as raw, io.TextIOWrapper(raw, encoding="utf-8") as f:
-        for p in pages:
-            f.write(json.dumps(p.record(), ensure_ascii=False) + "\n")
-            n += 1
-    return n
 
 
 def read_pages(path: Path) -> Iterator[tuple[Page, int]]:
@@ -248,21 +238,11 @@ def emit_dedup_keys(page: Page, opts: CleanPassOptions, sentences: SentenceSplit
     elif opts.dedup == "window":
         counts: dict[bytes, int] = {}
         for line in page.text.split("\n"):
-            for key in _line_windows(sentences(line)):
+            for _, _, key in window_keys(sentences(line)):
                 counts[key] = counts.get(key, 0) + 1
         url = part_lib.md5(normalize_url(page.url))
         for key, c in counts.items():  # dicts keep first-occurrence order
             add((key, url, c))
-
-
-def _line_windows(sents: Sequence[str]) -> Iterator[bytes]:
-    """D12: keys of the line's windows (lower-cased, w = min(len, 3)), skipping windows of bare end marks."""
-    lowered = tuple(s.lower() for s in sents)
-    w = min(len(lowered), 3)
-    for i in range(len(lowered) - w + 1):
-        win = lowered[i:i + w]
-        if not all(s in END_MARK_SENTENCES for s in win):
-            yield window_key(win)
 
 
 def clean_shard(parse_dir: Path, url_parts: Sequence[Path], out_dir: Path, opts: CleanPassOptions,
@@ -358,24 +338,22 @@ def apply_window_dedup(page: Page, opts: FinishOptions, sentences: SentenceSplit
                        next_decision: Callable[[bytes], int], lines_out: Counter) -> Page | Drop:
     """D12 steps 3-4: delete the sentences of removed windows, rebuild lines; >= 3 sentences must remain."""
     per_line = [sentences(line) for line in page.text.split("\n")]
+    keys_per_line = [window_keys(sents) for sents in per_line]
     removal: set[bytes] = set()
     decided: set[bytes] = set()
-    for sents in per_line:  # replay the emission order of emit_dedup_keys
-        for key in _line_windows(sents):
+    for keys in keys_per_line:  # replay the emission order of emit_dedup_keys
+        for _, _, key in keys:
             if key not in decided:
                 decided.add(key)
                 if next_decision(key):
                     removal.add(key)
     lines: list[str] = []
     total = 0
-    for sents in per_line:
+    for sents, keys in zip(per_line, keys_per_line):
         marked: set[int] = set()
-        if removal:
-            w = min(len(sents), 3)
-            for i in range(len(sents) - w + 1):
-                win = tuple(s.lower() for s in sents[i:i + w])
-                if not all(s in END_MARK_SENTENCES for s in win) and window_key(win) in removal:
-                    marked.update(range(i, i + w))
+        for i, w, key in keys:
+            if key in removal:
+                marked.update(range(i, i + w))
         keep = [s for j, s in enumerate(sents) if j not in marked]
         if marked:
             lines_out["filtered-sentences-duplicate"] += len(marked)
