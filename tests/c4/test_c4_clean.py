@@ -117,7 +117,10 @@ def test_sentence_fast_path_equals_punkt(sentences, data_dir):  # spec D10: the 
     texts = ["", " ", "One sentence here.", "Trailing space.  ", "  Leading space."]
     texts += [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) for _ in range(3000)]
     for t in texts:
-        assert sentences(t) == tuple(punkt.tokenize(t)), repr(t)
+        expected = tuple(punkt.tokenize(t))
+        assert sentences(t) == expected, repr(t)
+        for k in range(0, 5):  # the early-exit count behind D10's minimum
+            assert sentences.has_at_least(t, k) == (len(expected) >= k), (repr(t), k)
 
 
 @pytest.mark.parametrize("inline", [True, False])

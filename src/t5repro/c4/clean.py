@@ -44,7 +44,9 @@ class CleanOptions:
 def clean_line(line: str, opts: CleanOptions) -> tuple[str | None, str]:
     """Spec D9 a-j on one line: (cleaned line, "lines-valid") or (None, line counter) or (None, page reason)."""
     line = line.strip()  # a
-    if opts.check_long_words and any(len(w) > opts.max_word_length for w in line.split()):  # b
+    # b; a line no longer than the limit cannot hold a longer word, so most lines skip the split
+    if (opts.check_long_words and len(line) > opts.max_word_length
+            and any(len(w) > opts.max_word_length for w in line.split())):
         return None, "lines-with-too-long-word"
     line = CITATION.sub("", line)  # c: no re-strip afterwards (quirk)
     if not line.endswith(END_MARKS) or line.endswith(ELLIPSIS):  # d
@@ -79,7 +81,8 @@ def clean_text(text: str, opts: CleanOptions, sentences: SentenceSplitter,
             return Drop(verdict)
         inc(counters, verdict)
         if line is not None:
-            num_sentences += len(sentences(line))  # k
+            if num_sentences < opts.min_num_sentences:  # k: only the D10 minimum is needed, not the count
+                num_sentences += len(sentences(line))
             valid.append(line)
     if num_sentences < opts.min_num_sentences:  # spec D10
         return Drop("filtered-page-toofewsentences")

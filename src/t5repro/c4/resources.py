@@ -9,14 +9,55 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from itertools import islice
+from typing import Any
 
 LDNOOBW_COMMIT = "25e679f03d96baa721cde20db9944649e8d0a844"  # spec D1/D11: the commit TFDS pins
 LDNOOBW_EN_SHA256 = "a506cbcf8a31935b122299f3bb1d32be6db3d0ad498765d28f365dfc4f4d7b8c"
 PUNKT_REL = Path("nltk_data/tokenizers/punkt_tab")
 LDNOOBW_REL = Path("ldnoobw/en")
 
-SentenceSplitter = Callable[[str], tuple[str, ...]]
+
+
+class SentenceSplitter:
+    """Punkt English sentences of a text (spec D10), memoised, plus an early-exit count for the D10 minimum.
+
+    Hand-written around nltk's tokenizer (not a re-implementation) because C4 calls it once per line and
+    once per page: the fast paths below make the same decisions as `tokenizer.tokenize`, by construction.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        # Punkt only considers a break where this pattern matches (a sentence-end character followed by
+        # punctuation or by whitespace and a token); where it matches nowhere, `tokenize` yields the one
+        # slice [0, len(text.rstrip())). Most C4 lines are one sentence.
+        self._period_context = tokenizer._lang_vars.period_context_re()
+        # `text_contains_sentbreak(context)` decides each candidate break from its few-word context alone
+        # (the model's parameters are fixed): a pure function, memoised per instance. Contexts such as
+        # "it. The" recur across pages, so most decisions become dictionary hits; the sentences are unchanged.
+        tokenizer.text_contains_sentbreak = lru_cache(maxsize=1 << 18)(tokenizer.text_contains_sentbreak)
+        self._sentences = lru_cache(maxsize=1 << 18)(self._tokenize)
+
+    def _tokenize(self, text: str) -> tuple[str, ...]:
+        if self._period_context.search(text) is None:
+            t = text.rstrip()
+            return (t,) if t else ()
+        return tuple(self._tokenizer.tokenize(text))
+
+    def __call__(self, text: str) -> tuple[str, ...]:
+        """The sentences of `text`, exactly `tuple(PunktTokenizer("english").tokenize(text))`."""
+        return self._sentences(text)
+
+    def has_at_least(self, text: str, k: int) -> bool:
+        """`len(self(text)) >= k`, stopping after the k-th sentence (spec D10's minimum only needs a count).
+
+        Exact: Punkt's `span_tokenize` is a lazy generator whose first k spans are those of the full list.
+        """
+        if k <= 0:
+            return True
+        if self._period_context.search(text) is None:
+            return k == 1 and bool(text.rstrip())
+        return sum(1 for _ in islice(self._tokenizer.span_tokenize(text), k)) >= k
 
 
 class ResourceError(ValueError):
@@ -69,24 +110,7 @@ def load_sentence_splitter(data_dir: str) -> SentenceSplitter:
     found = Path(nltk.data.find("tokenizers/punkt_tab/english/"))
     if Path(nltk_dir).resolve() not in found.resolve().parents:
         raise ResourceError(f"NLTK found punkt_tab at {found}, not under {nltk_dir} (io.data_dir)")
-    tokenizer = PunktTokenizer("english")
-    # Hand-written fast path, exact by construction: Punkt only considers a break where this pattern matches
-    # (a sentence-end character followed by punctuation or by whitespace and a token); where it matches
-    # nowhere, `tokenize` yields the one slice [0, len(text.rstrip())). Most C4 lines are one sentence.
-    period_context = tokenizer._lang_vars.period_context_re()
-    # `text_contains_sentbreak(context)` decides each candidate break from its few-word context alone (the
-    # model's parameters are fixed): a pure function, memoised per instance. Contexts such as "it. The" recur
-    # across pages, so most decisions become dictionary hits; the sentences are unchanged.
-    tokenizer.text_contains_sentbreak = lru_cache(maxsize=1 << 18)(tokenizer.text_contains_sentbreak)
-
-    @lru_cache(maxsize=1 << 18)
-    def sentences(text: str) -> tuple[str, ...]:
-        if period_context.search(text) is None:
-            t = text.rstrip()
-            return (t,) if t else ()
-        return tuple(tokenizer.tokenize(text))
-
-    return sentences
+    return SentenceSplitter(PunktTokenizer("english"))
 
 
 def load_badwords(data_dir: str | Path) -> list[str]:

@@ -329,7 +329,7 @@ def apply_line_dedup(page: Page, opts: FinishOptions, sentences: SentenceSplitte
     text = "\n".join(new_lines)
     if not text:
         return Drop("filtered-deduped_page-empty")
-    if opts.min_num_sentences and len(sentences(text)) < opts.min_num_sentences:
+    if opts.min_num_sentences and not sentences.has_at_least(text, opts.min_num_sentences):
         return Drop("filtered-deduped_page-toofewsentences")
     return replace(page, text=text)
 
