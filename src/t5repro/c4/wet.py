@@ -31,6 +31,8 @@ PAGE_DELIMITER = "WARC/1.0"  # spec D3
 METADATA_PREFIXES = ("WARC", "CONTENT-", "Content-")  # spec D3: never text, even inside a body
 _CAPTURE = (("WARC-Target-URI:", "url"), ("WARC-Date:", "timestamp"), ("Content-Type:", "content_type"),
             ("Content-Length:", "content_length"))
+# split_pages' fast path relies on this: a line that is none of these prefixes is plain page text.
+assert PAGE_DELIMITER.startswith(METADATA_PREFIXES) and all(p.startswith(METADATA_PREFIXES) for p, _ in _CAPTURE)
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # universal newlines, as io.TextIOWrapper splits (not str.splitlines)
 
 
@@ -61,16 +63,21 @@ def split_pages(lines: Iterable[str], counters: MutableMapping[str, int], *, req
     """Spec D3/D4: cut a stream of decoded WET lines into pages; every dropped record is counted."""
     state: dict | None = None
     n = 0
+    content: list[str] = []
     for raw in lines:
         line = raw.strip()
         if not line:
+            continue
+        if state is not None and not line.startswith(METADATA_PREFIXES):
+            content.append(line)  # the common case: every delimiter and captured header is a METADATA_PREFIXES line
             continue
         if line == PAGE_DELIMITER:
             page = _finish(state, counters, require_timestamp, f"{source}#{n}")
             n += 1
             if page is not None:
                 yield page
-            state = {"url": "", "timestamp": "", "content_type": "", "content_length": "", "content": []}
+            content = []
+            state = {"url": "", "timestamp": "", "content_type": "", "content_length": "", "content": content}
         if state is None:
             raise WetFormatError(f"{source}: text before the first {PAGE_DELIMITER} line: {line[:80]!r}")
         for prefix, field in _CAPTURE:  # spec D3: header capture anywhere in the record (quirk kept)
