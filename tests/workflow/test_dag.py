@@ -66,6 +66,16 @@ def test_paper_dry_run_lists_the_paper_scale_dag(tmp_path):
     assert not (tmp_path / "resources").exists()
 
 
+def test_table10_rows_share_one_pretraining(tmp_path):  # §3.5.1: one pre-trained model, six fine-tunings
+    rows = ["table10/all_params", "table10/adapters_32", "table10/gradual_unfreezing", "table06/rate_25"]
+    out = snakemake("smoke", "-n", "-p", "--directory", str(tmp_path), "--config", f"experiments={rows}")
+    assert out.returncode == 0, out.stdout
+    counts = job_counts(out.stdout)
+    assert counts["pretrain"] == 2 and counts["finetune"] == 2 * len(rows), counts
+    assert "io.pretrain_dir=work/smoke/pretrain/table10/all_params" in out.stdout
+    assert "pretrain/table10/adapters_32" not in out.stdout and "pretrain/table06/rate_25" in out.stdout
+
+
 def test_paper_c4_en_is_one_job_per_wet_shard_plus_dedup_stages(tmp_path):
     """Issue: `snakemake -n` for c4/en at paper scale lists one job per WET shard plus the dedup stages."""
     out = snakemake("-n", "-p", "--directory", str(tmp_path), "--config", "scale=paper", "--",

@@ -82,8 +82,30 @@ def eval_jsons(scale):
     return [f"results/{scale}/eval/{exp}/{task}.json" for exp in EXPERIMENTS for task in tasks(scale)]
 
 
+@functools.lru_cache(maxsize=None)
+def pretraining_owners(scale):
+    """{experiment: the experiment whose pre-training it reuses}: rows whose pre-training configs agree
+    (every Table 10 row, Table 6's 15 %, ...) share one pretrain job (t5repro.experiments)."""
+    from t5repro import experiments
+
+    return experiments.shared_pretraining(list(EXPERIMENTS), scale)
+
+
+def pretrain_exp(scale, exp):
+    return pretraining_owners(scale).get(exp, exp)
+
+
+def pretrain_summary(wildcards):
+    return f"results/{wildcards.scale}/pretrain/{pretrain_exp(wildcards.scale, wildcards.exp)}/summary.json"
+
+
+def pretrain_workdir(wildcards):
+    return f"work/{wildcards.scale}/pretrain/{pretrain_exp(wildcards.scale, wildcards.exp)}"
+
+
 def pretrain_metrics(scale):
-    return [f"results/{scale}/pretrain/{exp}/metrics.csv" for exp in EXPERIMENTS]
+    owners = dict.fromkeys(pretrain_exp(scale, exp) for exp in EXPERIMENTS)
+    return [f"results/{scale}/pretrain/{exp}/metrics.csv" for exp in owners]
 
 
 wildcard_constraints:

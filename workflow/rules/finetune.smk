@@ -4,7 +4,7 @@
 rule finetune:
     """Fine-tune the experiment's pre-trained model on one task."""
     input:
-        pretrain="results/{scale}/pretrain/{exp}/summary.json",
+        pretrain=pretrain_summary,  # shared by experiments whose pre-training configs agree (common.smk)
         vocab="results/{scale}/vocab/spm.model",
         task=task_input,
     output:
@@ -15,7 +15,7 @@ rule finetune:
     benchmark:
         "results/{scale}/benchmarks/finetune/{exp}/{task}.tsv"
     params:
-        pretrain_dir="work/{scale}/pretrain/{exp}",
+        pretrain_dir=pretrain_workdir,
         workdir="work/{scale}/finetune/{exp}/{task}",
         config=stage_digest("scale", "exp", "task"),
         task_dir=task_dir,
