@@ -131,7 +131,7 @@ def test_badword_matcher_equals_the_regex(badwords, inline):  # spec D11 (inline
 
     m = BadwordMatcher(badwords, inline=inline)
     rng = random.Random(1)
-    fillers = ["the", "grass", "class", "as", "x", "2", "on", "me", "my", "a", "of", "to", "\u00e9t\u00e9", "caf\u00e9"]
+    fillers = ["the", "grass", "class", "as", "x", "2", "on", "me", "my", "a", "of", "to", "\u00e9t\u00e9", "caf\u00e9", "Grass", "THE", "x_y", "a1b"]
     seps = [" ", "  ", ",", ".", "-", "_", "&", "'", "\t", "\u00a0", "", "1", "\u2019", "\U0001f595"]
     n_hits = 0
     for i in range(6000):

@@ -26,6 +26,11 @@ def page_regex(words: Iterable[str], lang: str = "en") -> re.Pattern:
     return re.compile(rf"(?:\W|^)({alternation})(?:\W|$)")
 
 
+_NOT_LOWER_TO_SPACE = bytes(b if 0x61 <= b <= 0x7A else 0x20 for b in range(256))  # D11 runs: [a-z]+
+_NOT_WORD_TO_SPACE = bytes(b if chr(b).isascii() and (chr(b).isalnum() or b == 0x5F) else 0x20
+                           for b in range(256))  # D15 runs on ASCII text: \w+ = [A-Za-z0-9_]+
+
+
 class BadwordMatcher:
     """The D11 or D15 regex's `search`, answered mostly by set lookups; exactly the regex's verdict.
 
@@ -46,6 +51,21 @@ class BadwordMatcher:
         self.rest = [(w, frozenset(self.run.findall(w))) for w in words if not self.run.fullmatch(w)]
         self._compiled: dict[tuple[str, ...], re.Pattern] = {}
         self.reference = inline_regex(words) if inline else page_regex(words, "en")
+        # The same sets over bytes, for `_byte_runs`.
+        self._single_b = frozenset(w.encode("utf-8") for w in self.single)
+        self._rest_b = [(w, frozenset(t.encode("utf-8") for t in tokens)) for w, tokens in self.rest]
+
+    def _byte_runs(self, text: str) -> set[bytes] | None:
+        """The set of maximal runs as bytes by one C-level translate + split, or None where that is not exact.
+
+        D11's runs `[a-z]+` are exact for any text (every other byte, UTF-8 lead and continuation bytes
+        included, becomes a space); D15's `\w+` only for ASCII text, where `\w` is `[A-Za-z0-9_]`.
+        """
+        if self.inline:
+            return set(text.encode("utf-8", "surrogatepass").translate(_NOT_LOWER_TO_SPACE).split())
+        if text.isascii():
+            return set(text.encode("ascii").translate(_NOT_WORD_TO_SPACE).split())
+        return None
 
     def _regex(self, entries: tuple[str, ...]) -> re.Pattern:
         if entries not in self._compiled:
@@ -53,6 +73,13 @@ class BadwordMatcher:
         return self._compiled[entries]
 
     def search(self, text: str) -> bool:
+        runs_b = self._byte_runs(text)
+        if runs_b is not None:
+            if self._single_b.isdisjoint(runs_b):
+                candidates = tuple(w for w, tokens in self._rest_b if tokens <= runs_b)
+                return bool(candidates) and self._regex(candidates).search(text) is not None
+            if not self.inline:
+                return True
         runs = set(self.run.findall(text))
         hit = self.single.intersection(runs)
         if hit:
