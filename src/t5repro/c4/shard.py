@@ -69,7 +69,8 @@ def read_pages(path: Path) -> Iterator[tuple[Page, int]]:
 
 # ---------------------------------------------------------------------------------------------- stats
 def _utf8(text: str) -> int:
-    return len(text.encode("utf-8"))
+    """UTF-8 size of a text; `isascii` is O(1) in CPython, so ASCII pages skip the encode."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 @dataclass
@@ -84,12 +85,14 @@ class StepStats:
         self.rows[(step, counter)] = self.rows.get((step, counter), 0) + int(value)
 
     def page_in(self, step: str, page: Page) -> None:
-        self.add(step, "pages_in")
-        self.add(step, "bytes_in", _utf8(page.text))
+        rows = self.rows
+        rows[(step, "pages_in")] = rows.get((step, "pages_in"), 0) + 1
+        rows[(step, "bytes_in")] = rows.get((step, "bytes_in"), 0) + _utf8(page.text)
 
     def page_out(self, step: str, page: Page) -> None:
-        self.add(step, "pages_out")
-        self.add(step, "bytes_out", _utf8(page.text))
+        rows = self.rows
+        rows[(step, "pages_out")] = rows.get((step, "pages_out"), 0) + 1
+        rows[(step, "bytes_out")] = rows.get((step, "bytes_out"), 0) + _utf8(page.text)
 
     def drop(self, step: str, reason: str) -> None:
         self.add(step, f"dropped/{reason}")
