@@ -1,4 +1,5 @@
-"""seqio Tasks of the reproduction: C4 pre-training (§3.1.4, §3.3) and the downstream tasks (§2.3, spec §5).
+"""seqio Tasks of the reproduction: C4 pre-training (§3.1.4, §3.3), the downstream tasks (§2.3, spec §5) and
+their multi-task Mixtures (§3.5.2-§3.5.3, mixtures.py).
 
 Registration is idempotent: registering a name again replaces the Task, so one process may build tasks from
 several configurations (tests, sweeps) without "already registered" errors.
@@ -91,6 +92,13 @@ def register_downstream_task(cfg) -> str:
     return register(cfg)
 
 
+def register_mixture(cfg) -> str:
+    """Register the §3.5.2/§3.5.3 multi-task Mixture of `cfg.mixture` and its member Tasks (M63-M68, D110-D113)."""
+    from t5repro.tasks.mixtures import register_mixture as register
+
+    return register(cfg)
+
+
 __all__ = ["add_task", "output_features", "parse_json_lines", "json_lines_reader", "register_pretraining_task",
-           "pretraining_sequence_length", "register_downstream_task"]
+           "pretraining_sequence_length", "register_downstream_task", "register_mixture"]
 
