@@ -35,6 +35,7 @@ class T5Config:
     dtype: str = "float32"  # activation dtype (M24); parameters are always float32
     zero_padding: bool = True  # spec M13 (SHOULD): zero the residual stream at padding positions
     adapter_dim: int | None = None  # §3.5.1 adapter width d_A (M55-M57); None = no adapter sub-layers
+    shared_encoder_decoder: bool = False  # §3.2 "Enc-dec, shared" (M25): the encoder runs the decoder's blocks
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "d_ff", "num_heads", "d_kv", "relative_attention_num_buckets",
@@ -48,6 +49,10 @@ class T5Config:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
         if self.adapter_dim is not None and int(self.adapter_dim) <= 0:
             raise ValueError(f"T5Config.adapter_dim must be positive or None, got {self.adapter_dim}")
+        if self.shared_encoder_decoder and self.num_encoder_layers != self.num_decoder_layers:
+            # spec M25: the encoder re-uses the decoder's blocks one for one
+            raise ValueError("a shared encoder-decoder needs model.num_encoder_layers == model.num_decoder_layers, "
+                             f"got {self.num_encoder_layers} and {self.num_decoder_layers} (M25)")
         jnp.dtype(self.dtype)  # raises on an unknown dtype name
 
     @property
@@ -85,6 +90,8 @@ class T5Config:
                 kwargs[k] = float(kwargs[k])
         if "dtype" in kwargs:
             kwargs["dtype"] = str(kwargs["dtype"])
+        if "shared_encoder_decoder" in kwargs:
+            kwargs["shared_encoder_decoder"] = bool(kwargs["shared_encoder_decoder"])
         missing = [f.name for f in dataclasses.fields(cls)
                    if f.default is dataclasses.MISSING and f.name not in kwargs]
         if missing:

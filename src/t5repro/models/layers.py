@@ -181,28 +181,30 @@ class MultiHeadAttention(nn.Module):
                 cached_value = self.variable("cache", "cached_value", jnp.zeros, v.shape, v.dtype)
                 cache_index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
                 if ready:
-                    if q_len != 1:
-                        raise ValueError(f"cached decoding feeds one token per step, got length {q_len}")
+                    # One step, or a chunk of positions (a decoder-only model's prompt, spec M28) for which
+                    # the caller passes the whole mask over the cache [B|1, 1, q_len, cache length].
+                    if q_len != 1 and mask_bias is None:
+                        raise ValueError(f"cached decoding of {q_len} positions at once needs a mask over the cache")
                     step_index = cache_index.value
                     k = lax.dynamic_update_slice(cached_key.value, k.astype(cached_key.value.dtype),
                                                  (0, step_index, 0))
                     v = lax.dynamic_update_slice(cached_value.value, v.astype(cached_value.value.dtype),
                                                  (0, step_index, 0))
                     cached_key.value, cached_value.value = k, v
-                    cache_index.value = step_index + 1
-                    # causal mask over the cache: keys j <= i (M10, M76)
-                    keep = jnp.arange(k.shape[1]) <= step_index
-                    causal = jnp.where(keep, 0.0, NEG_INF).astype(jnp.float32)[None, None, None, :]
-                    mask_bias = causal if mask_bias is None else mask_bias + causal
+                    cache_index.value = step_index + q_len
+                    if mask_bias is None:
+                        # causal mask over the cache: keys j <= i (M10, M76)
+                        keep = jnp.arange(k.shape[1]) <= step_index
+                        mask_bias = jnp.where(keep, 0.0, NEG_INF).astype(jnp.float32)[None, None, None, :]
         k_len = k.shape[1]
 
         if self.has_relative_bias:
             rpb = RelativePositionBiases(cfg.num_heads, cfg.relative_attention_num_buckets,
                                          cfg.relative_attention_max_distance, name="relpos_bias")
             if step_index is not None:
-                # spec M76: query at position i uses causal buckets of rp = j - i for cached keys j.
+                # spec M76: query at position i uses the buckets of rp = j - i for cached keys j.
                 full = rpb(k_len, k_len, bidirectional=bidirectional)
-                position_bias = lax.dynamic_slice_in_dim(full, step_index, 1, axis=2)
+                position_bias = lax.dynamic_slice_in_dim(full, step_index, q_len, axis=2)
             else:
                 position_bias = rpb(q_len, k_len, bidirectional=bidirectional)
 

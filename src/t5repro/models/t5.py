@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +13,10 @@ from t5repro.models.config import T5Config
 from t5repro.models.layers import NEG_INF, Embed, T5Stack
 
 Array = jax.Array
+
+# Model inputs: the keys of seqio's EncDecFeatureConverter that `__call__` takes (docs/architecture.md).
+INPUT_KEYS = ("encoder_input_tokens", "decoder_input_tokens", "encoder_segment_ids", "decoder_segment_ids",
+              "encoder_positions", "decoder_positions")
 
 
 def _bias(keep: Array) -> Array:
@@ -51,14 +55,21 @@ def cross_mask(encoder_tokens: Array, decoder_segment_ids: Array | None = None,
 
 
 class T5(nn.Module):
-    """T5 v1.0 encoder-decoder returning float32 logits [B, L_t, V] (spec M3-M13, docs/architecture.md)."""
+    """T5 v1.0 encoder-decoder returning float32 logits [B, L_t, V] (spec M3-M13, docs/architecture.md).
+
+    With `config.shared_encoder_decoder` (§3.2 "Enc-dec, shared", spec M25) there is no `encoder` subtree:
+    the encoder runs the decoder's blocks, final norm and rel_bias table (bidirectional buckets, M21)
+    without their cross-attention sub-layers, which stay decoder-only.
+    """
 
     config: T5Config
+    INPUT_KEYS: ClassVar[tuple[str, ...]] = INPUT_KEYS  # seqio EncDecFeatureConverter keys it consumes
 
     def setup(self) -> None:
         cfg = self.config
         self.token_embedder = Embed(cfg)
-        self.encoder = T5Stack(cfg, cfg.num_encoder_layers, has_cross_attention=False)
+        if not cfg.shared_encoder_decoder:
+            self.encoder = T5Stack(cfg, cfg.num_encoder_layers, has_cross_attention=False)
         self.decoder = T5Stack(cfg, cfg.num_decoder_layers, has_cross_attention=True)
 
     def encode(self, encoder_input_tokens: Array, encoder_segment_ids: Array | None = None,
@@ -71,8 +82,11 @@ class T5(nn.Module):
         del encoder_positions
         nonpad = (encoder_input_tokens > 0)[..., None] if self.config.zero_padding else None
         x = self.token_embedder(encoder_input_tokens)
-        return self.encoder(x, encoder_self_mask(encoder_input_tokens, encoder_segment_ids), None, None, nonpad,
-                            bidirectional=True, deterministic=deterministic)
+        # spec M25: the shared model's encoder is the decoder stack called without an encoder output,
+        # so T5Block skips cross-attention.
+        stack = self.decoder if self.config.shared_encoder_decoder else self.encoder
+        return stack(x, encoder_self_mask(encoder_input_tokens, encoder_segment_ids), None, None, nonpad,
+                     bidirectional=True, deterministic=deterministic)
 
     def decode(self, encoded: Array, encoder_input_tokens: Array, decoder_input_tokens: Array,
                encoder_segment_ids: Array | None = None, decoder_segment_ids: Array | None = None,
