@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -128,3 +129,70 @@ def test_predict_texts_with_tiny_model():
     for t in texts:
         ids = [int(x) for x in t.split()]
         assert len(ids) <= 3 and all(0 < i < _FakeVocab.vocab_size for i in ids)  # D36: padded rows masked
+
+
+# ----------------------------------------------------------------- decoding config and ensembles (M71, M73, M74)
+
+
+def test_decoding_config_defaults_to_greedy_m73():
+    from t5repro import config as config_lib
+    from t5repro.models.decoding import DecodingConfig
+
+    cfg = config_lib.load([])
+    assert predict.decoding_config(cfg) == DecodingConfig(method="greedy", beam_size=4, alpha=0.6)
+    beam = predict.decoding_config(config_lib.load(["decoding.method=beam", "decoding.alpha=0.0"]))
+    assert (beam.method, beam.beam_size, beam.alpha) == ("beam", 4, 0.0)
+    assert predict.ensemble_members(config_lib.load(["io.finetune_dir=/a"])) == [Path("/a")]
+
+
+@pytest.mark.parametrize("override, key", [
+    ("decoding.method=sampling", "decoding.method"),
+    ("decoding.beam_size=0", "decoding.beam_size"),
+    ("decoding.alpha=-0.5", "decoding.alpha"),
+    ("decoding.ensemble_reduction=max", "decoding.ensemble_reduction"),
+])
+def test_decoding_config_bad_values_name_the_key(override, key):
+    from t5repro import config as config_lib
+
+    with pytest.raises(config_lib.ConfigError, match=key.replace(".", r"\.")):
+        predict.decoding_config(config_lib.load([override]))
+
+
+def test_ensemble_members_and_common_steps(tmp_path):
+    from t5repro import config as config_lib
+
+    cfg = config_lib.load([f"io.finetune_dir={tmp_path / 'a'}", f"io.ensemble_dirs=[{tmp_path / 'b'}]"])
+    assert predict.ensemble_members(cfg) == [tmp_path / "a", tmp_path / "b"]
+    with pytest.raises(config_lib.ConfigError, match="io.ensemble_dirs repeats"):
+        predict.ensemble_members(config_lib.load([f"io.finetune_dir={tmp_path / 'a'}",
+                                                  f"io.ensemble_dirs=[{tmp_path / 'a'}]"]))
+    for name, steps in (("a", (16, 32, 48)), ("b", (32, 48, 64))):
+        for s in steps:
+            (tmp_path / name / "checkpoints" / str(s)).mkdir(parents=True)
+    (tmp_path / "c" / "checkpoints" / "8").mkdir(parents=True)
+    assert predict.common_steps([tmp_path / "a", tmp_path / "b"]) == [32, 48]
+    with pytest.raises(FileNotFoundError, match="no checkpoint step common"):
+        predict.common_steps([tmp_path / "a", tmp_path / "c"])
+
+
+def test_predict_texts_beam_and_ensemble_m71_m74():
+    """`decoding` reaches the decoder: beam texts are the top beams; a list of params is an ensemble."""
+    from t5repro.models import T5, T5Config, init_params
+    from t5repro.models.decoding import DecodingConfig, beam_decode, beam_length_cap, greedy_decode
+
+    config = T5Config(vocab_size=128, d_model=8, d_ff=16, num_heads=2, d_kv=4, num_encoder_layers=1,
+                      num_decoder_layers=1, dropout_rate=0.0)
+    model = T5(config)
+    p0, p1 = (init_params(model, jax.random.PRNGKey(s)) for s in (0, 1))
+    exs = [{"inputs": np.array([5, 6, 7, 1])}, {"inputs": np.array([9, 1])}]
+    tokens = next(predict.batches(exs, batch_size=2, input_length=6))[0]
+    vocab = _FakeVocab()
+    beam = DecodingConfig(method="beam", beam_size=2, alpha=0.6)
+    texts = predict.predict_texts(model, p0, exs, vocab, batch_size=2, input_length=6, max_decode_length=3,
+                                  decoding=beam)
+    seqs, _ = beam_decode(model, p0, tokens, max_decode_length=3, beam_size=2, alpha=0.6,
+                          valid_vocab_size=vocab.vocab_size, decode_limit=beam_length_cap(tokens, 3))
+    assert texts == [vocab.decode(row.tolist()) for row in seqs[:, 0]]
+    ens = predict.predict_texts(model, [p0, p1], exs, vocab, batch_size=2, input_length=6, max_decode_length=3)
+    ids = greedy_decode(model, [p0, p1], tokens, max_decode_length=3, valid_vocab_size=vocab.vocab_size)
+    assert ens == [vocab.decode(row.tolist()) for row in ids]

@@ -1,4 +1,4 @@
-"""Stage `evaluate`: greedy-decode a task's validation split at every fine-tuning checkpoint and score it.
+"""Stage `evaluate`: decode a task's validation split at every fine-tuning checkpoint and score it.
 
 Paper §3.1.2 / spec M52, M73, M75, D100-D107: each saved fine-tuning checkpoint is evaluated on the
 validation split with greedy decoding (start id 0, stop at EOS) up to min(task target length,
@@ -6,15 +6,22 @@ validation split with greedy decoding (start id 0, stop at EOS) up to min(task t
 compared with the postprocessed raw `targets_pretokenized` (D100); the reported score is the best
 checkpoint's (D107). Output: `io.eval_json`, layout in `eval_record`.
 
-The pure parts (`score`, `select_best`, `eval_record`, `checkpoint_steps`, `restore_params`) are tested
-directly; `run` glues them to the model, vocabulary and seqio task of colleagues' modules.
+The `decoding` block switches to beam search (§3.7, M74: `decoding.method=beam`, width 4, alpha 0.6, capped
+at 1.5 x longest input + 10 tokens, M75) and `io.ensemble_dirs` to an ensemble (§3.6, M71): the members'
+logits are averaged at every step. Ensemble checkpoints are taken at a common step (Q5: every step that
+all members saved is evaluated and the best one is reported, as for one model); the choice is recorded.
+
+The pure parts (`score`, `select_best`, `eval_record`, `checkpoint_steps`, `common_steps`, `restore_params`,
+`decoding_config`, `ensemble_members`) are tested directly; `run` glues them to the model, vocabulary and seqio task of
+colleagues' modules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from omegaconf import DictConfig
@@ -24,6 +31,9 @@ from t5repro import io as io_lib
 from t5repro import log as log_lib
 from t5repro.evaluate import metrics as metrics_lib
 from t5repro.evaluate.postprocess import postprocessor
+
+if TYPE_CHECKING:  # the model stack (jax, flax) is imported only when decoding runs
+    from t5repro.models.decoding import DecodingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +107,23 @@ def decode_length(task_targets_length: int, cap: int) -> int:
     return int(min(int(task_targets_length), int(cap)))
 
 
+def decoding_config(cfg: DictConfig) -> DecodingConfig:
+    """The `decoding` block as a `DecodingConfig` (M71, M73, M74); a bad value raises naming its key."""
+    from t5repro.models.decoding import DecodingConfig
+
+    block = cfg.get("decoding")
+    if block is None:
+        return DecodingConfig()
+    known = {f.name for f in dataclasses.fields(DecodingConfig)}
+    extra = sorted(set(block.keys()) - known)
+    if extra:
+        raise config_lib.ConfigError(f"unknown config key(s) {['decoding.' + k for k in extra]}")
+    try:
+        return DecodingConfig(**{k: block[k] for k in known if block.get(k) is not None})
+    except ValueError as e:
+        raise config_lib.ConfigError(str(e)) from None
+
+
 # ----------------------------------------------------------------- checkpoints
 
 
@@ -110,6 +137,31 @@ def checkpoint_steps(finetune_dir: str | Path) -> list[int]:
     steps = all_steps(finetune_dir)
     if not steps:
         raise FileNotFoundError(f"io.finetune_dir={finetune_dir}: no complete checkpoint in {root}")
+    return steps
+
+
+def ensemble_members(cfg: DictConfig) -> list[Path]:
+    """`io.finetune_dir` then `io.ensemble_dirs`: the fine-tuning workdirs decoded together (§3.6, M71)."""
+    first = config_lib.require_path(cfg, "io.finetune_dir")
+    others = config_lib.select(cfg, "io.ensemble_dirs", []) or []
+    if isinstance(others, str):
+        raise config_lib.ConfigError(f"io.ensemble_dirs must be a list of fine-tuning workdirs, got {others!r}")
+    members = [first] + [Path(str(d)) for d in others]
+    resolved = [m.resolve() for m in members]
+    if len(set(resolved)) != len(resolved):
+        raise config_lib.ConfigError(f"io.ensemble_dirs repeats a member (io.finetune_dir is the first): "
+                                     f"{[str(m) for m in members]}")
+    return members
+
+
+def common_steps(finetune_dirs: Sequence[str | Path]) -> list[int]:
+    """Steps saved by every ensemble member (§3.6 / Q5: members are compared at a common step), ascending."""
+    per_dir = [set(checkpoint_steps(d)) for d in finetune_dirs]
+    steps = sorted(set.intersection(*per_dir)) if per_dir else []
+    if not steps:
+        listed = {str(d): sorted(s) for d, s in zip(finetune_dirs, per_dir)}
+        raise FileNotFoundError(f"io.finetune_dir + io.ensemble_dirs: no checkpoint step common to all members "
+                                f"({listed})")
     return steps
 
 
@@ -183,16 +235,21 @@ def batches(examples: Sequence[Mapping[str, Any]], *, batch_size: int, input_len
 
 
 def predict_texts(model: Any, params: Any, examples: Sequence[Mapping[str, Any]], vocabulary: Any, *,
-                  batch_size: int, input_length: int, max_decode_length: int, desc: str = "decode") -> list[str]:
-    """Greedy-decode every example (M73) and detokenise up to the first EOS (D35)."""
-    from t5repro.models.decoding import greedy_decode
+                  batch_size: int, input_length: int, max_decode_length: int,
+                  decoding: DecodingConfig | None = None, desc: str = "decode") -> list[str]:
+    """Decode every example (greedy by default, M73; beam per `decoding`, M74) and detokenise up to EOS (D35).
 
+    `params` is one model's parameters or a list of ensemble members' (M71).
+    """
+    from t5repro.models.decoding import DecodingConfig, decode
+
+    decoding = decoding or DecodingConfig()
     texts: list[str] = []
     n_batches = -(-len(examples) // batch_size)
     it: Iterable = batches(examples, batch_size=batch_size, input_length=input_length)
     for tokens, n in log_lib.progress(it, total=n_batches, desc=desc, unit="batch"):
-        out = greedy_decode(model, params, tokens, max_decode_length=max_decode_length,
-                            valid_vocab_size=int(vocabulary.vocab_size))
+        out = decode(model, params, tokens, decoding, max_decode_length=max_decode_length,
+                     valid_vocab_size=int(vocabulary.vocab_size))
         texts += [vocabulary.decode([int(t) for t in row]) for row in out[:n]]
     return texts
 
@@ -204,11 +261,13 @@ def run(cfg: DictConfig) -> None:
     """Stage `evaluate`: decode and score every checkpoint of `io.finetune_dir`; write `io.eval_json` (D107)."""
     import jax
 
-    from t5repro.models import T5, T5Config, init_params
+    from t5repro.models import T5Config, architectures
     from t5repro.tasks import register_downstream_task
     from t5repro.vocab import get_vocabulary
 
     finetune_dir = config_lib.require_path(cfg, "io.finetune_dir")
+    decoding = decoding_config(cfg)
+    members = ensemble_members(cfg)
     eval_json = config_lib.require_path(cfg, "io.eval_json")
     vocab_model = config_lib.require_path(cfg, "io.vocab_model")
     task_cfg = cfg.task
@@ -224,25 +283,27 @@ def run(cfg: DictConfig) -> None:
     examples = load_examples(task_name, split=str(cfg.evaluate.split), sequence_length=seq,
                              max_examples=None if max_examples is None else int(max_examples))
     targets = [ex["target_text"] for ex in examples]
-    logger.info("task %s (%s): %d %s examples, metric %s, max_decode_length %d (M75), inputs length %d",
-                task_name, task_cfg.get("stands_in_for"), len(examples), cfg.evaluate.split, metric, max_len,
-                seq["inputs"])
+    logger.info("task %s (%s): %d %s examples, metric %s, max_decode_length %d (M75), inputs length %d, "
+                "decoding %s", task_name, task_cfg.get("stands_in_for"), len(examples), cfg.evaluate.split, metric,
+                max_len, seq["inputs"], decoding)
 
     model_config = T5Config.from_cfg(cfg.model, vocab_size=int(vocabulary.vocab_size))
     if cfg.get("finetune_method") is not None:  # the fine-tuned model: adapters add parameters (M55)
         from t5repro.train.finetune_methods import model_config as finetuned_config
         model_config = finetuned_config(model_config, cfg.finetune_method)
-    model = T5(model_config)
-    like = jax.eval_shape(lambda: init_params(model, jax.random.PRNGKey(0)))
+    model = architectures.build_model(config_lib.require(cfg, "arch.name"), model_config)  # a Table 2 row (§3.2)
+    like = jax.eval_shape(lambda: architectures.init_params(model, jax.random.PRNGKey(0)))
 
-    steps = checkpoint_steps(finetune_dir)
-    logger.info("evaluating %d checkpoints of %s: steps %s", len(steps), finetune_dir, steps)
+    steps = checkpoint_steps(finetune_dir) if len(members) == 1 else common_steps(members)
+    logger.info("evaluating %d checkpoints of %s: steps %s", len(steps), ", ".join(map(str, members)), steps)
     per_checkpoint: dict[int, dict[str, float]] = {}
     predictions_by_step: dict[int, list[str]] = {}
     for step in steps:
-        params = restore_params(finetune_dir, step, like=like)
+        member_params = [restore_params(d, step, like=like) for d in members]
+        params = member_params[0] if len(members) == 1 else member_params
         preds = predict_texts(model, params, examples, vocabulary, batch_size=int(cfg.evaluate.batch_size),
-                              input_length=seq["inputs"], max_decode_length=max_len, desc=f"step {step}")
+                              input_length=seq["inputs"], max_decode_length=max_len, decoding=decoding,
+                              desc=f"step {step}")
         per_checkpoint[step] = score(targets, preds, metric=metric, label_classes=label_classes)
         predictions_by_step[step] = preds
         logger.info("step %d: %s", step, ", ".join(f"{k}={v:.2f}" for k, v in per_checkpoint[step].items()))
@@ -252,7 +313,11 @@ def run(cfg: DictConfig) -> None:
     shown = [{"input": ex["input_text"], "target": ex["target_text"], "prediction": p}
              for ex, p in zip(examples[:N_SHOWN_EXAMPLES], predictions_by_step[best])]
     extra: dict[str, Any] = {"scale": str(cfg.scale_name), "experiment": str(cfg.experiment_name),
-                             "split": str(cfg.evaluate.split), "metadata": io_lib.run_metadata()}
+                             "split": str(cfg.evaluate.split), "metadata": io_lib.run_metadata(),
+                             "decoding": dataclasses.asdict(decoding)}
+    if len(members) > 1:
+        extra["ensemble"] = {"members": [str(d) for d in members], "reduction": decoding.ensemble_reduction,
+                             "checkpoint_selection": "common step of all members, best reported (Q5)"}
     if metric == "bleu":
         extra["bleu_signature"] = metrics_lib.bleu_signature()  # D104: log the signature with the score
     record = eval_record(task=task_name, metric=metric, stands_in_for=task_cfg.get("stands_in_for"),
