@@ -23,6 +23,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml requirements/lock.txt
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -c requirements/lock.txt -e ".[test]"
+	$(BIN)/pip install --quiet --no-deps -c requirements/lock.txt t5  # reference for test_objectives_t5_golden.py
 	touch $@
 
 install: $(VENV)/.installed

@@ -2,9 +2,12 @@
 
 Spec data.md §3 (D44-D47) and §4 (D60-D73). Every objective is `denoise(noise_mask_fn, inputs_fn, targets_fn)`
 over the document-chunking pieces, so the axes of Tables 3-7 are arguments. Randomness is stateless and
-per example: seeds come from `seqio.map_over_dataset(num_seeds=...)`, which seqio derives from the dataset
-seed (`seqio.map_seed_manager`), so a pipeline is reproducible under a seed (D60). Sentinels are computed
-from the vocabulary size, never looked up (D33/D64). No deviation from T5's `t5.data.preprocessors` intended.
+per example: seeds come from `seqio.map_over_dataset(num_seeds=1)`, which seqio derives from the dataset
+seed (`seqio.map_seed_manager`), so a pipeline is reproducible under a seed (D60). The seed stream is T5's:
+each seeded map draws one seed, in the same order as `t5.data.preprocessors` (select_random_chunk splits it
+in two and uses the second, split_tokens draws one it does not use, denoise splits it in six), so every
+objective yields exactly T5's examples under the same seed (tests/test_objectives_t5_golden.py). Sentinels
+are computed from the vocabulary size, never looked up (D33/D64). No deviation from T5 intended.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ def select_random_chunk(
         tokens = x[feature_key]
         n = tf.size(tokens)
         num_chunks = (n + max_length - 1) // max_length  # ceil(n / 65536)
-        j = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=num_chunks, dtype=tf.int32)
+        chunk_seed = tf.random.experimental.stateless_split(seed)[1]  # T5's seed stream (see the module docstring)
+        j = tf.random.stateless_uniform([], seed=chunk_seed, minval=0, maxval=num_chunks, dtype=tf.int32)
         start = j * max_length
         return {feature_key: tokens[start : tf.minimum(start + max_length, n)]}
 
@@ -76,7 +80,9 @@ def split_tokens(
     if m < 1:
         raise ValueError(f"split_tokens: max_tokens_per_segment must be >= 1, got {m}")
 
-    def _segments(x: dict) -> tf.data.Dataset:
+    @seqio.map_over_dataset(num_seeds=1)
+    def _segments(x: dict, seed: tf.Tensor) -> tf.data.Dataset:
+        del seed  # drawn only to keep T5's seed stream: T5's split_tokens is a seeded map (module docstring)
         tokens = x[feature_key]
         n = tf.size(tokens, out_type=tf.int64)
         num_full = n // m
@@ -85,7 +91,8 @@ def split_tokens(
         ragged = tf.RaggedTensor.from_row_lengths(tokens, lengths)
         return tf.data.Dataset.from_tensor_slices(ragged)
 
-    return dataset.flat_map(_segments).map(lambda t: {feature_key: t}, num_parallel_calls=tf.data.AUTOTUNE)
+    return _segments(dataset).flat_map(lambda pieces: pieces).map(lambda t: {feature_key: t},
+                                                                   num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def split_tokens_to_inputs_length(
@@ -295,11 +302,12 @@ def denoise(
     """Map every example's tokens to (inputs, targets) with per-example seeds (D60); EOS comes later (D43)."""
     vocab_size = output_features["targets"].vocabulary.vocab_size
 
-    @seqio.map_over_dataset(num_seeds=6)
-    def _denoise(x: dict, seeds: tf.Tensor) -> dict:
+    @seqio.map_over_dataset(num_seeds=1)
+    def _denoise(x: dict, seed: tf.Tensor) -> dict:
+        seeds = tf.random.experimental.stateless_split(seed, 6)  # one seed split in six, as T5 does
         return denoise_tokens(x[input_feature_key], vocab_size=vocab_size, noise_density=noise_density,
                               noise_mask_fn=noise_mask_fn, inputs_fn=inputs_fn, targets_fn=targets_fn,
-                              seeds=tf.stack(seeds) if isinstance(seeds, (list, tuple)) else seeds)
+                              seeds=seeds)
 
     return _denoise(dataset)
 
