@@ -89,4 +89,6 @@ def data_modules(calls: list | None = None) -> dict[str, types.ModuleType]:
             yield b
 
     data.get_batches = get_batches
+    # The §3.2 converter the stage asks for, as a tag (these batches are always encoder-decoder ones).
+    data.feature_converter_from_cfg = lambda arch_cfg, *, pack: ("converter", str(arch_cfg["name"]), pack)
     return {"t5repro.vocab": vocab, "t5repro.tasks": tasks, "t5repro.data": data}

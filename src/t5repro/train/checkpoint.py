@@ -1,5 +1,8 @@
 """Orbax checkpoints of a training workdir: periodic saves, latest-complete restore, fine-tuning init.
 
+Saves are sharded (each process writes its shards, spec M86); restores take target shardings, so a
+checkpoint written on one mesh restores onto another (pre-train on a pod slice, fine-tune elsewhere).
+
 Layout: `<workdir>/checkpoints/<step>/{state,meta}` where `state` is the `TrainState` (params, the full
 optimiser state, step; spec M86) and `meta` a small JSON record: the phase step, the global step
 (M42), the number of batches consumed from the data iterator, and the cumulative wall time.
@@ -72,12 +75,17 @@ class Checkpointer:
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                         meta=ocp.args.JsonSave(dict(meta))), force=True)
 
-    def restore(self, like: TrainState, step: int | None = None) -> tuple[TrainState, dict[str, Any]]:
-        """Restore (state, meta) at `step` (default: the latest complete one) into the structure of `like`."""
+    def restore(self, like: TrainState, step: int | None = None, *,
+                shardings: Any | None = None) -> tuple[TrainState, dict[str, Any]]:
+        """Restore (state, meta) at `step` (default: the latest complete one) into the structure of `like`.
+
+        `shardings` (a tree of `jax.sharding.Sharding` shaped like `like`) places every array on the
+        current mesh, whatever mesh saved it (spec M86); None keeps `like`'s own placement.
+        """
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no complete checkpoint in {self.directory}")
-        return _restore(self.manager, step, like)
+        return _restore(self.manager, step, like, shardings)
 
     def wait(self) -> None:
         """Block until pending asynchronous saves are finalised."""
@@ -91,12 +99,18 @@ class Checkpointer:
             self._closed = True
 
 
-def _abstract(like: Any) -> Any:
-    return jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+def _abstract(like: Any, shardings: Any | None = None) -> Any:
+    """ShapeDtypeStructs of `like`, carrying `shardings` when given: orbax reads each shard onto them (M86)."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    if shardings is None:
+        return abstract
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
 
 
-def _restore(manager: ocp.CheckpointManager, step: int, like: TrainState) -> tuple[TrainState, dict[str, Any]]:
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_abstract(like)),
+def _restore(manager: ocp.CheckpointManager, step: int, like: TrainState,
+             shardings: Any | None = None) -> tuple[TrainState, dict[str, Any]]:
+    target = _abstract(like, shardings)
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
                                                              meta=ocp.args.JsonRestore()))
     state = restored.state
     # StandardRestore returns plain tuples for the optax chain; put the exact structure of `like` back.
@@ -119,11 +133,13 @@ def latest_step(workdir: str | Path) -> int | None:
     return steps[-1] if steps else None
 
 
-def load_params(pretrain_dir: str | Path, like: TrainState) -> tuple[TrainState, dict[str, Any]]:
+def load_params(pretrain_dir: str | Path, like: TrainState, *,
+                shardings: Any | None = None) -> tuple[TrainState, dict[str, Any]]:
     """Restore params AND optimiser state of the latest pre-training checkpoint to start fine-tuning (M42, M53).
 
     `like` is a (possibly abstract) `TrainState` of the fine-tuning model and optimiser; the restored
     state keeps Adafactor's counter, so fine-tuning step s runs at global step `meta["global_step"] + s`.
+    `shardings` places it on the fine-tuning mesh, which may differ from pre-training's (spec M86).
     """
     directory = checkpoint_dir(pretrain_dir)
     if not directory.is_dir():
@@ -132,6 +148,6 @@ def load_params(pretrain_dir: str | Path, like: TrainState) -> tuple[TrainState,
         step = m.latest_step()
         if step is None:
             raise FileNotFoundError(f"no complete checkpoint in {directory}")
-        state, meta = _restore(m, step, like)
+        state, meta = _restore(m, step, like, shardings)
     log.info("initialised from %s step %d (global step %s)", directory, step, meta.get("global_step"))
     return state, meta

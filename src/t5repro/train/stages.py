@@ -23,10 +23,9 @@ from t5repro import config as config_lib
 from t5repro import io as io_lib
 from t5repro.train import finetune_methods
 from t5repro.train.checkpoint import latest_step, load_params
-from t5repro.train.optim import make_optimizer
-from t5repro.train.schedules import make_schedule
+from t5repro.train.partitioning import Partitioner
 from t5repro.train.state import TrainState
-from t5repro.train.trainer import TrainConfig, init_model_params, train
+from t5repro.train.trainer import TrainConfig, fresh_state, state_layout, train
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +41,20 @@ def _lengths(node: Any) -> dict[str, int]:
 
 
 def build_model(cfg: DictConfig, *, finetuning: bool = False) -> Any:
-    """T5 sized by `cfg.model`, vocabulary rows = pieces + extra ids rounded up to 128 (M1, D33, D36).
+    """The `cfg.arch.name` model of Table 2 (§3.2) sized by `cfg.model`, vocabulary rows = pieces + extra ids
+    rounded up to 128 (M1, D33, D36).
 
     `finetuning=True` builds the model that `cfg.finetune_method` fine-tunes (adapters add sub-layers, M55).
     """
     models = _module("t5repro.models")
+    arch_name = config_lib.require(cfg, "arch.name")
+    models.get_architecture(arch_name)  # ConfigError naming arch.name, before the vocabulary is read
     vocabulary = _module("t5repro.vocab").get_vocabulary(config_lib.require_path(cfg, "io.vocab_model"),
                                                           int(cfg.vocab.extra_ids))
     config = models.T5Config.from_cfg(cfg.model, vocab_size=int(vocabulary.vocab_size))
     if finetuning:
         config = finetune_methods.model_config(config, cfg.finetune_method)
-    return models.T5(config)
+    return models.build_model(arch_name, config)
 
 
 def _write_provenance(workdir: Path, cfg: DictConfig, extra: dict[str, Any]) -> None:
@@ -62,6 +64,14 @@ def _write_provenance(workdir: Path, cfg: DictConfig, extra: dict[str, Any]) -> 
     io_lib.write_json(workdir / "metadata.json", io_lib.run_metadata({
         "stage": cfg.get("stage"), "scale": cfg.scale_name, "experiment": cfg.experiment_name, "seed": int(cfg.seed),
         "devices": [str(d) for d in jax.devices()], **extra}))
+
+
+def _partitioner(cfg: DictConfig, tcfg: TrainConfig, phase: str) -> Partitioner:
+    """The ('data', 'model') mesh of `cfg.partitioning`, checked against the phase's batch (spec M78, M81)."""
+    part = Partitioner.create(cfg.get("partitioning"))
+    part.check_batch_size(tcfg.batch_size, key=f"{phase}.batch_size")
+    log.info("mesh %s (partitioning.model_parallelism=%d)", dict(part.mesh.shape), part.n_model)
+    return part
 
 
 def _export(cfg: DictConfig, workdir: Path) -> None:
@@ -119,17 +129,22 @@ def pretrain(cfg: DictConfig) -> None:
     workdir = config_lib.require_path(cfg, "io.pretrain_dir")
     tcfg = TrainConfig.from_cfg(cfg.pretrain)
     model = build_model(cfg)
+    part = _partitioner(cfg, tcfg, "pretrain")
+    state_layout(model, tcfg, part)  # spec M81: divisibility errors before any work
     if prepare_workdir(workdir, run_key(cfg)):
         _export(cfg, workdir)
         return
     tasks = _module("t5repro.tasks")
-    task = tasks.register_pretraining_task(cfg)
-    _write_provenance(workdir, cfg, {"task": task, "phase": "pretrain"})
+    # §3.5.3: multi-task pre-training trains on a Mixture (C4 objective + supervised tasks) instead of C4 alone.
+    task = tasks.register_mixture(cfg) if cfg.get("mixture") is not None else tasks.register_pretraining_task(cfg)
+    _write_provenance(workdir, cfg, {"task": task, "phase": "pretrain", "mesh": dict(part.mesh.shape)})
     # The objective decides its targets length (D48: 192 for the i.i.d. baseline, 114 for span corruption...).
     lengths = tasks.pretraining_sequence_length(cfg)
-    batches = _module("t5repro.data").get_batches(
-        task, split="train", sequence_length=lengths, batch_size=tcfg.batch_size, pack=tcfg.pack, seed=int(cfg.seed))
-    train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=int(cfg.seed))
+    data = _module("t5repro.data")
+    batches = data.get_batches(task, split="train", sequence_length=lengths, batch_size=tcfg.batch_size,
+                               pack=tcfg.pack, seed=int(cfg.seed),
+                               converter=data.feature_converter_from_cfg(cfg.arch, pack=tcfg.pack))  # §3.2
+    train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=int(cfg.seed), partitioning=part)
     _export(cfg, workdir)
 
 
@@ -158,15 +173,18 @@ def finetune(cfg: DictConfig) -> None:
     task = _module("t5repro.tasks").register_downstream_task(cfg)
     seed = int(cfg.seed)
 
-    tx = make_optimizer(make_schedule(tcfg), None)  # same state structure as pre-training (optim.py)
-    like = jax.eval_shape(lambda: _fresh_state(model, tx, seed))
+    # Same optimiser-state structure as pre-training (optim.py); restored onto this run's mesh (M86).
+    part = _partitioner(cfg, tcfg, "finetune")
+    layout = state_layout(model, tcfg, part)
+    like = layout.abstract
     if latest_step(workdir) is None:
         if model.config == base_model.config:
-            pre, meta = load_params(pretrain_dir, like)
+            pre, meta = load_params(pretrain_dir, like, shardings=layout.shardings)
             init_state = TrainState.create(pre.params, pre.opt_state)
         else:  # new (adapter) parameters: fresh seeded init + fresh statistics for them, the rest restored
-            pre, meta = load_params(pretrain_dir, jax.eval_shape(lambda: _fresh_state(base_model, tx, seed)))
-            init_state = finetune_methods.merge_pretrained(_fresh_state(model, tx, seed),
+            base = state_layout(base_model, tcfg, part)
+            pre, meta = load_params(pretrain_dir, base.abstract, shardings=base.shardings)
+            init_state = finetune_methods.merge_pretrained(fresh_state(model, tcfg, part, seed),
                                                            TrainState.create(pre.params, pre.opt_state))
             del pre
         start_step: int | None = int(meta["global_step"])
@@ -174,16 +192,13 @@ def finetune(cfg: DictConfig) -> None:
         init_state, start_step = like, None
     mask = finetune_methods.mask_for_training(like.params, cfg.finetune_method, total_steps=tcfg.steps)
     _write_provenance(workdir, cfg, {
-        "task": task, "phase": "finetune", "pretrain_dir": str(pretrain_dir),
+        "task": task, "phase": "finetune", "pretrain_dir": str(pretrain_dir), "mesh": dict(part.mesh.shape),
         "finetune_method": finetune_methods.describe(like.params, cfg.finetune_method, total_steps=tcfg.steps)})
-    batches = _module("t5repro.data").get_batches(
-        task, split="train", sequence_length=_lengths(cfg.task.sequence_length), batch_size=tcfg.batch_size,
-        pack=tcfg.pack, seed=seed)
+    data = _module("t5repro.data")
+    batches = data.get_batches(task, split="train", sequence_length=_lengths(cfg.task.sequence_length),
+                               batch_size=tcfg.batch_size, pack=tcfg.pack, seed=seed,
+                               converter=data.feature_converter_from_cfg(cfg.arch, pack=tcfg.pack))  # §3.2
     train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=seed, init_state=init_state,
-          start_step=start_step, trainable_mask=mask)
+          start_step=start_step, trainable_mask=mask, partitioning=part)
     _export(cfg, workdir)
 
-
-def _fresh_state(model: Any, tx: Any, seed: int) -> TrainState:
-    params = init_model_params(model, jax.random.split(jax.random.PRNGKey(seed))[0])
-    return TrainState.create(params, tx.init(params))

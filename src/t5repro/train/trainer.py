@@ -7,6 +7,7 @@ module, a `TrainConfig`, an iterator of batches and a workdir. The workdir is th
 Workdir layout (docs/architecture.md):
     checkpoints/<step>/   orbax: TrainState + meta (checkpoint.py)
     metrics.csv           step,loss,ce,z_loss,accuracy,learning_rate,tokens_per_s,elapsed_s
+    tensorboard/          the same rows as TensorBoard scalars `train/<column>` (summaries.py)
     summary.json          written last, atomically: its presence means the phase finished
 """
 
@@ -32,8 +33,10 @@ from flax import linen as nn
 
 from t5repro import io as io_lib
 from t5repro import log as log_lib
+from t5repro.train import summaries
 from t5repro.train.checkpoint import Checkpointer
 from t5repro.train.optim import make_optimizer
+from t5repro.train.partitioning import Partitioner, PartitioningConfig, enable_partitionable_rng
 from t5repro.train.schedules import make_schedule
 from t5repro.train.state import TrainState, param_count
 
@@ -103,31 +106,84 @@ def _jitted_init(model: nn.Module):
     return jax.jit(lambda r: model.init({"params": r, "dropout": r}, tokens, tokens, deterministic=True))
 
 
-def place(tree: Any) -> Any:
-    """Commit a state to the (single) training device, as restored checkpoints are (spec M82).
+def place(tree: Any, shardings: Any | None = None) -> Any:
+    """Commit a state to its shardings (default: the first device), as restored checkpoints are (spec M82).
 
     Fresh and restored states then have identical jit cache keys, so resuming does not recompile.
-    Multi-device meshes (M78-M82) would put NamedShardings here.
     """
-    return jax.device_put(tree, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+    if shardings is None:
+        shardings = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    return jax.device_put(tree, shardings)
 
 
-def make_train_step(model: nn.Module, tcfg: TrainConfig, trainable_mask: Any | None = None):
-    """The jit'd update `(state, batch, dropout_root, start_step) -> (state, metrics)` (M34-M39, M83).
+@dataclasses.dataclass(frozen=True)
+class StateLayout:
+    """Where a `TrainState` lives on the mesh: its abstract shape and NamedShardings (spec M79-M82)."""
 
-    Forward with dropout, CE + z-loss over a constant denominator, Adafactor update. Cached per
-    (model, recipe, mask), so several `train()` calls in one process (resume, tests) compile once.
+    abstract: TrainState   # ShapeDtypeStructs (float32 params and statistics, M24/M43)
+    shardings: TrainState  # NamedShardings: params by M79, Adafactor statistics by M82
+
+
+def state_layout(model: nn.Module, tcfg: TrainConfig, partitioner: Partitioner) -> StateLayout:
+    """Shapes and shardings of the training state of `model`, checked for divisibility (M81, M82)."""
+    return _cached_layout(model, _recipe(tcfg), partitioner)
+
+
+def _recipe(tcfg: TrainConfig) -> tuple:
+    """The hashable part of a recipe that shapes the compiled step: schedule and loss settings."""
+    return (tcfg.schedule, tcfg.learning_rate, tcfg.warmup_steps, tcfg.z_loss, tcfg.loss_normalizing_factor)
+
+
+def _recipe_optimizer(recipe: tuple, mask: Any | None = None) -> optax.GradientTransformation:
+    schedule_name, learning_rate, warmup_steps = recipe[:3]
+    return make_optimizer(make_schedule({"schedule": schedule_name, "learning_rate": learning_rate,
+                                         "warmup_steps": warmup_steps}), mask)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_layout(model: nn.Module, recipe: tuple, partitioner: Partitioner) -> StateLayout:
+    tx = _recipe_optimizer(recipe)  # masking keeps the state structure (optim.py)
+    boxed = jax.eval_shape(_jitted_init(model), jax.random.PRNGKey(0))["params"]
+    logical = nn.get_partition_spec(boxed)  # spec M79: names attached by the model
+    params = nn.unbox(boxed)
+    partitioner.check_divisible(params, logical)  # spec M81, before anything is allocated
+    abstract = jax.eval_shape(lambda p: TrainState.create(p, tx.init(p)), params)
+    return StateLayout(abstract, partitioner.state_shardings(abstract, logical))
+
+
+@functools.lru_cache(maxsize=8)
+def _sharded_init(model: nn.Module, recipe: tuple, partitioner: Partitioner):
+    """jit'd `rng -> TrainState` whose outputs are created sharded on the mesh (spec M82)."""
+    tx = _recipe_optimizer(recipe)
+    init = _jitted_init(model)
+
+    def fresh(rng: jax.Array) -> TrainState:
+        params = nn.unbox(init(rng)["params"])
+        return TrainState.create(params, tx.init(params))
+
+    layout = _cached_layout(model, recipe, partitioner)
+    return jax.jit(fresh, in_shardings=partitioner.replicated, out_shardings=layout.shardings)
+
+
+def make_train_step(model: nn.Module, tcfg: TrainConfig, trainable_mask: Any | None = None,
+                    partitioner: Partitioner | None = None):
+    """The jit'd update `(state, batch, dropout_root, start_step) -> (state, metrics)` (M34-M39, M82, M83).
+
+    Forward with dropout, CE + z-loss over a constant denominator, Adafactor update, compiled with explicit
+    in/out shardings on `partitioner`'s mesh (default: all devices, data parallel). Cached per (model,
+    recipe, mask, mesh), so several `train()` calls in one process (resume, tests) compile once.
     """
+    partitioner = Partitioner.create(partitioner)
     mask_key = None
     if trainable_mask is not None:
         leaves, treedef = jax.tree.flatten(trainable_mask)
         mask_key = (treedef, tuple(bool(x) for x in leaves))
-    recipe = (tcfg.schedule, tcfg.learning_rate, tcfg.warmup_steps, tcfg.z_loss, tcfg.loss_normalizing_factor)
-    return _cached_train_step(model, recipe, mask_key)
+    recipe = _recipe(tcfg)
+    return _cached_train_step(model, recipe, mask_key, partitioner)
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_train_step(model: nn.Module, recipe: tuple, mask_key: tuple | None):
+def _cached_train_step(model: nn.Module, recipe: tuple, mask_key: tuple | None, partitioner: Partitioner):
     from t5repro.models.losses import cross_entropy_loss  # the Model contract (M34-M38)
 
     schedule_name, learning_rate, warmup_steps, z_loss, loss_normalizing_factor = recipe
@@ -139,7 +195,8 @@ def _cached_train_step(model: nn.Module, recipe: tuple, mask_key: tuple | None):
                    start_step: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
         # spec M83: per-step dropout RNG = the run seed folded with the *global* step.
         rng = jax.random.fold_in(dropout_root, start_step + state.step)
-        inputs = {k: batch[k] for k in MODEL_INPUT_KEYS if k in batch}
+        # The model declares the feature-converter keys it takes (T5 / DecoderOnly.INPUT_KEYS, §3.2).
+        inputs = {k: batch[k] for k in getattr(model, "INPUT_KEYS", MODEL_INPUT_KEYS) if k in batch}
 
         def loss_fn(params: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
             logits = model.apply({"params": params}, **inputs, deterministic=False, rngs={"dropout": rng})
@@ -153,13 +210,18 @@ def _cached_train_step(model: nn.Module, recipe: tuple, mask_key: tuple | None):
         return new_state, {"loss": loss, **aux}
 
     donate = () if jax.default_backend() == "cpu" else (0,)  # CPU cannot donate; avoid the warning
-    return jax.jit(train_step, donate_argnums=donate)
+    state_sh = _cached_layout(model, recipe, partitioner).shardings
+    repl = partitioner.replicated
+    # spec M82: explicit shardings (pjit semantics); the batch prefix shards every [B, L] leaf over 'data'.
+    return jax.jit(train_step, in_shardings=(state_sh, partitioner.batch_sharding, repl, repl),
+                   out_shardings=(state_sh, repl), donate_argnums=donate)
 
 
 def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]], workdir: str | Path, seed: int,
           init_state: TrainState | None = None, start_step: int | None = 0, total_steps: int | None = None,
           trainable_mask: Any | None = None, init_params: Any | None = None,
-          init_opt_state: Any | None = None, async_checkpoints: bool = True) -> dict[str, Any]:
+          init_opt_state: Any | None = None, async_checkpoints: bool = True,
+          partitioning: Partitioner | PartitioningConfig | Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train `model` for one phase into `workdir`, resuming from its latest checkpoint; return the summary.
 
     Args:
@@ -179,12 +241,18 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
         depends only on the step, so a resumed run applies the same masks as a run in one go.
       init_params, init_opt_state: alternative to `init_state` (architecture.md contract).
       async_checkpoints: save checkpoints in the background (M86).
+      partitioning: the ('data', 'model') mesh and its rules (partitioning.py, M78-M85): a `Partitioner`,
+        or the `partitioning` config block; None = every device data parallel (a 1 x 1 mesh on one CPU).
+        Parameters and optimiser state are created or restored sharded on it (M82, M86).
 
     Returns:
       The summary also written to `workdir/summary.json`.
     """
-    jax.config.update("jax_threefry_partitionable", True)  # spec M83: dropout independent of the layout
+    enable_partitionable_rng()  # spec M83: dropout independent of the layout
     tcfg = TrainConfig.from_cfg(train_cfg)
+    part = Partitioner.create(partitioning)
+    part.check_batch_size(tcfg.batch_size)  # spec M81 (the stages check first, naming their config key)
+    layout = state_layout(model, tcfg, part)  # spec M81 divisibility, M82 shardings; nothing allocated yet
     steps = tcfg.steps if total_steps is None else int(total_steps)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -193,12 +261,7 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
 
     schedule = make_schedule(tcfg)
     mask_at = trainable_mask if callable(trainable_mask) else (lambda _step: trainable_mask)
-    tx = make_optimizer(schedule, None)  # only for init: masking keeps the state structure (optim.py)
     init_rng, dropout_root = jax.random.split(jax.random.PRNGKey(seed))
-    if init_state is None:
-        params = init_model_params(model, init_rng) if init_params is None else init_params
-        opt_state = tx.init(params) if init_opt_state is None else init_opt_state
-        init_state = TrainState.create(params, opt_state)
 
     ckpt = Checkpointer(workdir, period=tcfg.checkpoint_period, keep=tcfg.keep_checkpoints,
                         async_save=async_checkpoints)
@@ -206,7 +269,7 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
     restored = ckpt.latest_step()
     elapsed_before = 0.0
     if restored is not None:
-        state, meta = ckpt.restore(init_state, restored)
+        state, meta = ckpt.restore(layout.abstract, restored, shardings=layout.shardings)  # M86: onto this mesh
         consumed = int(meta["batches_consumed"])
         elapsed_before = float(meta.get("elapsed_s", 0.0))
         if start_step is not None and int(meta["start_step"]) != start_step:
@@ -215,10 +278,10 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
         start_step = int(meta["start_step"])
         log.info("resuming %s from step %d (%d batches consumed)", workdir, restored, consumed)
     else:
-        state, consumed = init_state, 0
+        state, consumed = _initial_state(model, tcfg, part, layout, init_rng, init_state, init_params,
+                                         init_opt_state), 0
         start_step = 0 if start_step is None else int(start_step)
-    del init_state
-    state = place(state)
+    del init_state, init_params, init_opt_state
     first = int(jax.device_get(state.step))
     rows = _read_metrics(metrics_path, max_step=first)
     _write_metrics(metrics_path, rows)  # truncate rows past the restored step (no duplicates, M52 resume)
@@ -246,8 +309,8 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
             raise ValueError(f"data iterator ended while skipping to batch {consumed} (at {i})")
 
     mask = mask_at(first)
-    step_fn = make_train_step(model, tcfg, mask)
-    start = jnp.asarray(start_step, jnp.int32)
+    step_fn = make_train_step(model, tcfg, mask, part)
+    start, dropout_root = jax.device_put((jnp.asarray(start_step, jnp.int32), dropout_root), part.replicated)
     stop = _SigtermFlag()
     acc: dict[str, Any] = {}
     window_steps, window_tokens, window_start = 0, 0, time.monotonic()
@@ -262,16 +325,18 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
                 batch = next(it, None)
                 if batch is None:
                     raise ValueError(f"data iterator exhausted after {step - 1} batches (need {steps})")
+                # Input-side tokens per step (M50); a decoder-only model's one sequence holds inputs and targets.
+                input_key = "encoder_input_tokens" if "encoder_input_tokens" in batch else "decoder_input_tokens"
                 if seq is None:
-                    seq = {"inputs": int(batch["encoder_input_tokens"].shape[1]),
+                    seq = {"inputs": int(batch[input_key].shape[1]),
                            "targets": int(batch["decoder_target_tokens"].shape[1])}
-                tokens = int(batch["encoder_input_tokens"].size)  # input-side tokens per step (M50)
+                tokens = int(batch[input_key].size)
                 if mask_at(step - 1) is not mask:  # the trainable set changed (M60): compile its step
                     mask = mask_at(step - 1)
-                    step_fn = make_train_step(model, tcfg, mask)
+                    step_fn = make_train_step(model, tcfg, mask, part)
                     log.info("step %d: trainable set changed (%d of %d parameter arrays trainable)", step - 1,
                              sum(bool(x) for x in jax.tree.leaves(mask)), len(jax.tree.leaves(mask)))
-                state, m = step_fn(state, batch, dropout_root, start)
+                state, m = step_fn(state, part.shard_batch(batch, tcfg.batch_size), dropout_root, start)  # M85
                 acc = m if not acc else jax.tree.map(jnp.add, acc, m)
                 window_steps += 1
                 window_tokens += tokens
@@ -314,6 +379,32 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
                    elapsed=elapsed_before + end - t0,
                    tokens_per_s=steady_tokens / steady if steady_steps > 0 and steady > 0 else None,
                    step_time_s=steady / steady_steps if steady_steps > 0 else None, seq=seq, seed=seed)
+
+
+def fresh_state(model: nn.Module, train_cfg: Any, partitioner: Partitioner | None, seed: int) -> TrainState:
+    """The random initial `TrainState` of a run with `seed`, created sharded on the mesh (spec M82, M83).
+
+    Equal to what `train()` starts from without `init_state`: parameters from the first half of the
+    split seed, fresh Adafactor statistics.
+    """
+    tcfg = TrainConfig.from_cfg(train_cfg)
+    init_rng = jax.random.split(jax.random.PRNGKey(seed))[0]
+    return _sharded_init(model, _recipe(tcfg), Partitioner.create(partitioner))(init_rng)
+
+
+def _initial_state(model: nn.Module, tcfg: TrainConfig, part: Partitioner, layout: StateLayout, rng: jax.Array,
+                   init_state: TrainState | None, init_params: Any | None, init_opt_state: Any | None) -> TrainState:
+    """The phase's first state, on the mesh: given (fine-tuning, M53) or freshly initialised sharded (M82)."""
+    if init_state is not None:
+        return place(init_state, layout.shardings)
+    recipe = _recipe(tcfg)
+    if init_params is None and init_opt_state is None:
+        return _sharded_init(model, recipe, part)(rng)  # never materialised on one device (M82)
+    params = (_sharded_init(model, recipe, part)(rng).params if init_params is None
+              else place(init_params, layout.shardings.params))
+    opt_state = (jax.jit(_recipe_optimizer(recipe).init, out_shardings=layout.shardings.opt_state)(params)
+                 if init_opt_state is None else init_opt_state)
+    return place(TrainState.create(params, opt_state), layout.shardings)
 
 
 class _SigtermFlag:
@@ -364,13 +455,14 @@ def _read_metrics(path: Path, *, max_step: int) -> list[dict[str, float]]:
 
 
 def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
-    """Rewrite metrics.csv atomically (a crash never leaves a torn row)."""
+    """Rewrite metrics.csv atomically (a crash never leaves a torn row); mirror the rows as TensorBoard scalars."""
     buf = _io.StringIO()
     w = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
     io_lib.write_text(path, buf.getvalue())
+    summaries.write_scalars(path.parent, rows)  # <workdir>/tensorboard, resumable (summaries.py)
 
 
 def _finish(workdir: Path, state: TrainState, rows: list[dict[str, float]], *, steps: int, start_step: int,
@@ -394,6 +486,7 @@ def _finish(workdir: Path, state: TrainState, rows: list[dict[str, float]], *, s
         "seed": seed,
         "checkpoint_steps": _checkpoint_steps(workdir),
     }
+    summaries.close(workdir)
     io_lib.write_json(workdir / "summary.json", summary)
     log.info("finished %s: %s", workdir, {k: summary[k] for k in ("steps", "final_loss", "wall_time_s")})
     return summary
