@@ -76,6 +76,15 @@ def test_table10_rows_share_one_pretraining(tmp_path):  # §3.5.1: one pre-train
     assert "pretrain/table10/adapters_32" not in out.stdout and "pretrain/table06/rate_25" in out.stdout
 
 
+def test_multitask_training_evaluates_the_mixture_run(tmp_path):  # §3.5.2, M63: no per-task fine-tuning
+    out = snakemake("smoke", "-n", "-p", "--directory", str(tmp_path), "--config",
+                    "experiments=['table11/equal','table12/multitask_pretraining']")
+    assert out.returncode == 0, out.stdout
+    counts = job_counts(out.stdout)
+    assert counts["pretrain"] == 2 and counts["finetune"] == 2 and counts["evaluate"] == 4, counts
+    assert "io.finetune_dir=work/smoke/pretrain/table11/equal" in out.stdout
+
+
 def test_paper_c4_en_is_one_job_per_wet_shard_plus_dedup_stages(tmp_path):
     """Issue: `snakemake -n` for c4/en at paper scale lists one job per WET shard plus the dedup stages."""
     out = snakemake("-n", "-p", "--directory", str(tmp_path), "--config", "scale=paper", "--",

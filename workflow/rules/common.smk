@@ -103,6 +103,33 @@ def pretrain_workdir(wildcards):
     return f"work/{wildcards.scale}/pretrain/{pretrain_exp(wildcards.scale, wildcards.exp)}"
 
 
+@functools.lru_cache(maxsize=None)
+def experiment_value(scale, exp, key):
+    """One value of an experiment's resolved Hydra config at a scale (e.g. `multitask_training`)."""
+    from omegaconf import OmegaConf
+
+    from t5repro import config as t5_config
+
+    return OmegaConf.select(t5_config.load([f"scale={scale}", f"experiment={exp}"]), key)
+
+
+def multitask_training(wildcards):
+    """§3.5.2 multi-task training (M63): tasks are evaluated on the mixture run's checkpoints, not fine-tuned."""
+    return bool(experiment_value(wildcards.scale, wildcards.exp, "multitask_training"))
+
+
+def evaluated_summary(wildcards):
+    if multitask_training(wildcards):
+        return pretrain_summary(wildcards)
+    return f"results/{wildcards.scale}/finetune/{wildcards.exp}/{wildcards.task}/summary.json"
+
+
+def evaluated_workdir(wildcards):
+    if multitask_training(wildcards):
+        return pretrain_workdir(wildcards)
+    return f"work/{wildcards.scale}/finetune/{wildcards.exp}/{wildcards.task}"
+
+
 def pretrain_metrics(scale):
     owners = dict.fromkeys(pretrain_exp(scale, exp) for exp in EXPERIMENTS)
     return [f"results/{scale}/pretrain/{exp}/metrics.csv" for exp in owners]

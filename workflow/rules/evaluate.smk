@@ -5,7 +5,7 @@
 rule evaluate:
     """Decode and score one task for one experiment; writes per-checkpoint and best scores."""
     input:
-        finetune="results/{scale}/finetune/{exp}/{task}/summary.json",
+        finetune=evaluated_summary,  # multi-task training (M63): the mixture run itself (common.smk)
         vocab="results/{scale}/vocab/spm.model",
         task=task_input,
     output:
@@ -15,7 +15,7 @@ rule evaluate:
     benchmark:
         "results/{scale}/benchmarks/evaluate/{exp}/{task}.tsv"
     params:
-        finetune_dir="work/{scale}/finetune/{exp}/{task}",
+        finetune_dir=evaluated_workdir,
         config=stage_digest("scale", "exp", "task"),
         task_dir=task_dir,
         tfds_dir=TFDS_DIR,

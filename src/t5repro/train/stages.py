@@ -8,6 +8,7 @@ interruption); `summary.json` is written last and atomically, so its presence ma
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import logging
@@ -124,10 +125,23 @@ def prepare_workdir(workdir: Path, key: str) -> bool:
     return False
 
 
-def pretrain(cfg: DictConfig) -> None:
-    """Pre-train T5 on the configured objective into `io.pretrain_dir` with the `pretrain` recipe (M46, M52)."""
-    workdir = config_lib.require_path(cfg, "io.pretrain_dir")
+def pretrain_recipe(cfg: DictConfig) -> TrainConfig:
+    """The `pretrain` recipe; for §3.5.2 multi-task training (M63) it runs pretrain.steps + finetune.steps on
+    the mixture with the pre-training schedule (M49) and keeps every checkpoint for per-task selection (M52)."""
     tcfg = TrainConfig.from_cfg(cfg.pretrain)
+    if not cfg.get("multitask_training"):
+        return tcfg
+    if cfg.get("mixture") is None:
+        raise config_lib.ConfigError("multitask_training=true trains on a mixture: set mixture=... "
+                                     "(conf/mixture/, spec M63)")
+    steps = tcfg.steps + TrainConfig.from_cfg(cfg.finetune).steps  # 2^19 + 2^18 = 786,432 at paper scale
+    return dataclasses.replace(tcfg, steps=steps, keep_checkpoints=None)
+
+
+def pretrain(cfg: DictConfig) -> None:
+    """Pre-train the `arch` model on the objective (or `mixture`) into `io.pretrain_dir` (M46, M49, M52, M63)."""
+    workdir = config_lib.require_path(cfg, "io.pretrain_dir")
+    tcfg = pretrain_recipe(cfg)
     model = build_model(cfg)
     part = _partitioner(cfg, tcfg, "pretrain")
     state_layout(model, tcfg, part)  # spec M81: divisibility errors before any work
@@ -159,6 +173,10 @@ def finetune(cfg: DictConfig) -> None:
     are initialised fresh from the seed, everything else is restored from pre-training (M53, M57).
     """
     finetune_methods.method_name(cfg.finetune_method)  # ConfigError naming the key, before any work
+    if cfg.get("multitask_training"):
+        raise config_lib.ConfigError("multitask_training=true evaluates the multi-task run's own checkpoints "
+                                     "(spec M63): there is no per-task fine-tuning; run `evaluate` with "
+                                     "io.finetune_dir set to the pre-training workdir")
     pretrain_dir = config_lib.require_path(cfg, "io.pretrain_dir")
     workdir = config_lib.require_path(cfg, "io.finetune_dir")
     tcfg = TrainConfig.from_cfg(cfg.finetune)

@@ -1,4 +1,6 @@
-"""Table 2's rows through the real stages (§3.2): C4 -> pre-training -> fine-tuning -> evaluation, tiny sizes.
+"""Section 3 rows through the real stages: C4 -> pre-training -> fine-tuning -> evaluation, tiny sizes.
+
+Table 2's architectures (§3.2), multi-task pre-training (§3.5.3) and multi-task training (§3.5.2, M63).
 
 The stand-in tests (test_stages.py) pin the stage logic; these run the real seqio pipeline and models, so
 a decoder-only row that got encoder-decoder batches, the wrong converter or the T5 decoder would fail here.
@@ -11,6 +13,7 @@ import json
 import pytest
 
 from t5repro import config as config_lib
+from t5repro.train.checkpoint import all_steps
 from t5repro.evaluate import predict
 from t5repro.train import stages
 
@@ -51,3 +54,22 @@ def test_multitask_pretraining_reads_the_mixture(session_cfg, tmp_path):  # §3.
     stages.pretrain(cfg)
     meta = json.loads((tmp_path / "pt" / "metadata.json").read_text())
     assert meta["task"].startswith("mix_examples_proportional"), meta["task"]  # not C4 alone
+
+
+@pytest.mark.slow
+def test_multitask_training_is_one_mixture_run_evaluated_per_task(session_cfg, tmp_path):  # §3.5.2, M63
+    cfg = _cfg(session_cfg, tmp_path, "experiment=table11/equal", f"io.finetune_dir={tmp_path / 'pt'}")
+    assert stages.pretrain_recipe(cfg).steps == 4 + 2  # pretrain.steps + finetune.steps (2^19 + 2^18 at paper)
+    stages.pretrain(cfg)
+    assert all_steps(tmp_path / "pt") == [4, 6]  # every checkpoint kept for per-task selection (M52)
+    with pytest.raises(config_lib.ConfigError, match="multitask_training"):
+        stages.finetune(cfg)
+    predict.run(cfg)  # the evaluate stage on the mixture run's own checkpoints
+    record = json.loads((tmp_path / "eval.json").read_text())
+    assert sorted(map(int, record["per_checkpoint"])) == [4, 6]
+
+
+def test_multitask_training_needs_a_mixture(session_cfg, tmp_path):
+    cfg = _cfg(session_cfg, tmp_path, "multitask_training=true")
+    with pytest.raises(config_lib.ConfigError, match="set mixture="):
+        stages.pretrain_recipe(cfg)
