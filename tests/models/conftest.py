@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import numpy as np
 import pytest
 
 from t5repro.models import T5, T5Config, init_params
@@ -39,3 +40,13 @@ def _fast_compiles():
     jax.config.update("jax_disable_most_optimizations", True)
     yield
     jax.config.update("jax_disable_most_optimizations", old)
+
+
+@pytest.fixture(scope="module")
+def batch() -> np.ndarray:
+    """Three right-padded encoder inputs of lengths 6, 3 and 5 (decoding tests)."""
+    rng = np.random.default_rng(0)
+    enc = rng.integers(2, 128, size=(3, 6)).astype(np.int32)
+    for row, n in enumerate((6, 3, 5)):
+        enc[row, n:] = 0
+    return enc

@@ -36,16 +36,6 @@ ALPHA = 0.6
 
 
 @pytest.fixture(scope="module")
-def batch() -> np.ndarray:
-    """Three right-padded inputs of lengths 6, 3 and 5."""
-    rng = np.random.default_rng(0)
-    enc = rng.integers(2, 128, size=(3, 6)).astype(np.int32)
-    for row, n in enumerate((6, 3, 5)):
-        enc[row, n:] = 0
-    return enc
-
-
-@pytest.fixture(scope="module")
 def other_params(tiny_params):
     """A second member: the same tree with every leaf perturbed (a differently trained model)."""
     leaves, treedef = jax.tree.flatten(tiny_params)

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-import pytest
 
 from t5repro.models import T5
 from t5repro.models.decoding import greedy_decode
 
 MAX_LEN = 7
-
-
-@pytest.fixture(scope="module")
-def batch() -> np.ndarray:
-    """Three right-padded inputs of lengths 6, 3 and 5."""
-    rng = np.random.default_rng(0)
-    enc = rng.integers(2, 128, size=(3, 6)).astype(np.int32)
-    for row, n in enumerate((6, 3, 5)):
-        enc[row, n:] = 0
-    return enc
 
 
 def naive_greedy(model: T5, params, enc: np.ndarray, max_len: int, eos_id: int = 1,
