@@ -29,10 +29,8 @@ import numpy as np
 from t5repro.models.config import T5Config
 from t5repro.models.info import flops_per_example, param_count
 from t5repro.models.t5 import T5
-from t5repro.train.optim import make_optimizer
-from t5repro.train.schedules import constant
-from t5repro.train.state import TrainState
-from t5repro.train.trainer import TrainConfig, init_model_params, make_train_step, place
+from t5repro.train.partitioning import Partitioner
+from t5repro.train.trainer import TrainConfig, fresh_state, make_train_step
 
 SIZES = {  # d_model, d_ff, heads, d_kv, layers (spec model.md §1.1)
     "small": (512, 2048, 8, 64, 6),
@@ -74,11 +72,12 @@ def bench_ours(cfg: T5Config, b: int, s_in: int, s_t: int, warmup: int, steps: i
                                  "pack": True, "schedule": "constant", "learning_rate": 1e-3, "warmup_steps": 0,
                                  "z_loss": 1e-4, "loss_normalizing_factor": None, "checkpoint_period": 10**9,
                                  "keep_checkpoints": None, "log_every": 10**9})
-    params = init_model_params(model, jax.random.PRNGKey(0))
-    tx = make_optimizer(constant(1e-3), None)
-    state = place(TrainState.create(params, tx.init(params)))
-    data = {k: jnp.asarray(v) for k, v in batch(b, s_in, s_t, cfg.vocab_size).items()}
-    train_step = make_train_step(model, tcfg)
+    # The trainer's own layout: state created sharded on the default mesh (every device data parallel; one
+    # device here), the batch placed with its sharding, the step compiled with explicit shardings (M82).
+    part = Partitioner.create(None)
+    state = fresh_state(model, tcfg, part, seed=0)
+    data = part.shard_batch(batch(b, s_in, s_t, cfg.vocab_size), b)
+    train_step = make_train_step(model, tcfg, None, part)
     root, zero = jax.random.PRNGKey(1), jnp.asarray(0, jnp.int32)
     holder = {"state": state}
 

@@ -73,3 +73,13 @@ def test_multitask_training_needs_a_mixture(session_cfg, tmp_path):
     cfg = _cfg(session_cfg, tmp_path, "multitask_training=true")
     with pytest.raises(config_lib.ConfigError, match="set mixture="):
         stages.pretrain_recipe(cfg)
+
+
+@pytest.mark.slow
+def test_leave_one_out_pretrains_without_the_task_it_fine_tunes(session_cfg, tmp_path):  # §3.5.3, M67
+    cfg = _cfg(session_cfg, tmp_path, "experiment=table12/leave_one_out")  # TINY fine-tunes smoke_gen
+    stages.pretrain(cfg)
+    meta = json.loads((tmp_path / "pt" / "metadata.json").read_text())
+    assert meta["task"].endswith("_minus_smoke_gen"), meta["task"]
+    stages.finetune(cfg)
+    assert json.loads((tmp_path / "ft" / "summary.json").read_text())["steps"] == 2

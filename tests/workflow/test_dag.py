@@ -85,6 +85,17 @@ def test_multitask_training_evaluates_the_mixture_run(tmp_path):  # §3.5.2, M63
     assert "io.finetune_dir=work/smoke/pretrain/table11/equal" in out.stdout
 
 
+def test_leave_one_out_pretrains_once_per_task(tmp_path):  # §3.5.3, M67
+    out = snakemake("smoke", "-n", "-p", "--directory", str(tmp_path), "--config",
+                    "experiments=['table01/baseline','table12/leave_one_out']")
+    assert out.returncode == 0, out.stdout
+    counts = job_counts(out.stdout)
+    assert counts["pretrain"] == 1 and counts["pretrain_task"] == 2 and counts["finetune"] == 4, counts
+    assert "t5repro pretrain scale=smoke experiment=table12/leave_one_out task=smoke_gen" in out.stdout
+    assert "io.pretrain_dir=work/smoke/pretrain/table12/leave_one_out/smoke_gen" in out.stdout
+    assert "io.task_data_dir=results/smoke/taskdata" in out.stdout  # the mixture's supervised tasks
+
+
 def test_paper_c4_en_is_one_job_per_wet_shard_plus_dedup_stages(tmp_path):
     """Issue: `snakemake -n` for c4/en at paper scale lists one job per WET shard plus the dedup stages."""
     out = snakemake("-n", "-p", "--directory", str(tmp_path), "--config", "scale=paper", "--",

@@ -95,12 +95,34 @@ def pretrain_exp(scale, exp):
     return pretraining_owners(scale).get(exp, exp)
 
 
+def pretrain_per_task(scale, exp):
+    """Leave-one-out (§3.5.3, M67): each task has its own pre-training run (rule pretrain_task)."""
+    return bool(experiment_value(scale, exp, "pretrain_per_task"))
+
+
+def _pretrain_run(wildcards):
+    if pretrain_per_task(wildcards.scale, wildcards.exp):
+        return f"{wildcards.exp}/{wildcards.task}"
+    return pretrain_exp(wildcards.scale, wildcards.exp)
+
+
 def pretrain_summary(wildcards):
-    return f"results/{wildcards.scale}/pretrain/{pretrain_exp(wildcards.scale, wildcards.exp)}/summary.json"
+    return f"results/{wildcards.scale}/pretrain/{_pretrain_run(wildcards)}/summary.json"
 
 
 def pretrain_workdir(wildcards):
-    return f"work/{wildcards.scale}/pretrain/{pretrain_exp(wildcards.scale, wildcards.exp)}"
+    return f"work/{wildcards.scale}/pretrain/{_pretrain_run(wildcards)}"
+
+
+def mixture_task_inputs(wildcards):
+    """The supervised tasks' data that a mixture pre-training reads (§3.5.3); nothing for C4 alone."""
+    names = [t for t in (experiment_value(wildcards.scale, wildcards.exp, "mixture.tasks") or [])
+             if t != "unsupervised"]
+    if not names:
+        return []
+    if wildcards.scale == "smoke":
+        return ["results/smoke/taskdata"]
+    return [f"{TFDS_DIR}/{t}.prepared" for t in names]
 
 
 @functools.lru_cache(maxsize=None)
@@ -131,7 +153,8 @@ def evaluated_workdir(wildcards):
 
 
 def pretrain_metrics(scale):
-    owners = dict.fromkeys(pretrain_exp(scale, exp) for exp in EXPERIMENTS)
+    """The pre-training runs of the configured experiments (per-task runs are reached through fine-tuning)."""
+    owners = dict.fromkeys(pretrain_exp(scale, exp) for exp in EXPERIMENTS if not pretrain_per_task(scale, exp))
     return [f"results/{scale}/pretrain/{exp}/metrics.csv" for exp in owners]
 
 
