@@ -60,18 +60,13 @@ def score(targets: Sequence[str], predictions: Sequence[str], *, metric: str,
 
 
 def select_best(per_checkpoint: Mapping[int, Mapping[str, float]], key: str) -> int:
-    """The step with the highest `key` (D107/M52: best validation checkpoint); ties go to the earliest step."""
-    if not per_checkpoint:
-        raise ValueError("no checkpoint was scored")
-    steps = sorted(per_checkpoint)
-    missing = [s for s in steps if key not in per_checkpoint[s]]
-    if missing:
-        raise ValueError(f"metric {key!r} missing at steps {missing}")
-    best = steps[0]
-    for s in steps[1:]:
-        if per_checkpoint[s][key] > per_checkpoint[best][key]:
-            best = s
-    return best
+    """The step with the highest `key` (D107/M52: best validation checkpoint); ties go to the earliest step.
+
+    The rule itself lives once, in `selection.select_group` (a one-key group here).
+    """
+    from t5repro.evaluate.selection import select_group
+
+    return select_group(per_checkpoint, (key,)).step
 
 
 def eval_record(*, task: str, metric: str, stands_in_for: str | None,

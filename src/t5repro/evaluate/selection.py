@@ -7,7 +7,7 @@ the step that maximises the group's mean, and the benchmark average is the mean 
 possibly from another step (T5 `eval_utils.metric_group_max`). T5's separate "Average GLUE Score" column, the
 best step of the per-step average (`best_of_average` here), can be lower and is not what the tables report.
 
-`predict.select_best` applies the rule to one task's primary metric key; this module generalises it to groups
+`predict.select_best` (one task's primary metric key) is `select_group` with one key; this module covers groups
 of keys (a group is the mean of its keys) and to several tasks or groups scored at the same checkpoints.
 Inputs are `{step: {metric key: value}}` with keys such as the columns of shared/paper/table16_all_results.csv
 (`evaluate.metrics.GLUE_GROUPS`, `SUPERGLUE_GROUPS`).
