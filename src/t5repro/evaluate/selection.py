@@ -8,7 +8,7 @@ possibly from another step (T5 `eval_utils.metric_group_max`). T5's separate "Av
 best step of the per-step average (`best_of_average` here), can be lower and is not what the tables report.
 
 `predict.select_best` (one task's primary metric key) is `select_group` with one key; this module covers groups
-of keys (a group is the mean of its keys) and to several tasks or groups scored at the same checkpoints.
+of keys (a group is the mean of its keys) and several tasks or groups scored at the same checkpoints.
 Inputs are `{step: {metric key: value}}` with keys such as the columns of shared/paper/table16_all_results.csv
 (`evaluate.metrics.GLUE_GROUPS`, `SUPERGLUE_GROUPS`).
 """
