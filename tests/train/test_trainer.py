@@ -202,3 +202,26 @@ def test_trainable_mask_and_keep_checkpoints(tmp_path):
 def test_train_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match="unknown training config key"):
         TrainConfig.from_cfg({"steps": 1, "batch_size": 1, "lr": 3})
+
+
+@pytest.mark.parametrize("override, message", [
+    ("pretrain.batch_size=0", "pretrain.batch_size must be >= 1"),
+    ("finetune.checkpoint_period=0", "finetune.checkpoint_period must be >= 1"),
+    ("pretrain.steps=-1", "pretrain.steps must be >= 0"),
+    ("finetune.schedule=cosine", "finetune.schedule must be rsqrt"),
+    ("finetune.learning_rate=0", "finetune.learning_rate must be > 0"),
+    ("pretrain.keep_checkpoints=0", "pretrain.keep_checkpoints must be >= 1"),
+])
+def test_train_config_errors_name_the_key(override, message):
+    from t5repro import config as config_lib
+
+    cfg = config_lib.load([override])
+    phase = override.split(".")[0]
+    with pytest.raises(config_lib.ConfigError, match=message):
+        TrainConfig.from_cfg(cfg[phase])
+    TrainConfig.from_cfg(config_lib.load([])[phase])  # the defaults pass
+
+
+def test_train_config_unknown_key_names_the_phase():
+    with pytest.raises(ValueError, match="finetune.lr"):
+        TrainConfig.from_cfg({"steps": 1, "batch_size": 1, "lr": 3}, phase="finetune")

@@ -32,6 +32,7 @@ import optax
 from flax import linen as nn
 
 from t5repro import io as io_lib
+from t5repro.config import ConfigError
 from t5repro import log as log_lib
 from t5repro.train import summaries
 from t5repro.train.checkpoint import Checkpointer
@@ -66,15 +67,19 @@ class TrainConfig:
     log_every: int = 100
 
     @classmethod
-    def from_cfg(cls, cfg: Any) -> "TrainConfig":
-        """Build from the Hydra `pretrain`/`finetune` node (or any mapping); unknown keys are an error."""
+    def from_cfg(cls, cfg: Any, phase: str | None = None) -> "TrainConfig":
+        """Build from the Hydra `pretrain`/`finetune` node (or any mapping); unknown keys and out-of-range
+        values are errors naming `<phase>.<key>` (the phase defaults to the node's own key)."""
         if isinstance(cfg, cls):
             return cfg
+        if phase is None:
+            key = getattr(cfg, "_key", None)
+            phase = str(key()) if callable(key) and key() is not None else "train"
         items = dict(cfg.items()) if hasattr(cfg, "items") else dict(vars(cfg))
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(items) - names)
         if unknown:
-            raise ValueError(f"unknown training config key(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown training config key(s): {', '.join(f'{phase}.{k}' for k in unknown)}")
         if "sequence_length" in items and items["sequence_length"] is not None:
             items["sequence_length"] = {str(k): int(v) for k, v in dict(items["sequence_length"]).items()}
         for k in ("steps", "batch_size", "warmup_steps", "checkpoint_period", "log_every"):
@@ -86,6 +91,15 @@ class TrainConfig:
         for k in ("loss_normalizing_factor", "keep_checkpoints"):
             if items.get(k) is not None:
                 items[k] = (float if k == "loss_normalizing_factor" else int)(items[k])
+        lower = {"steps": 0, "batch_size": 1, "warmup_steps": 0, "checkpoint_period": 1, "log_every": 1,
+                 "keep_checkpoints": 1}
+        for k, low in lower.items():
+            if items.get(k) is not None and items[k] < low:
+                raise ConfigError(f"{phase}.{k} must be >= {low}, got {items[k]}")
+        if "schedule" in items and items["schedule"] not in ("rsqrt", "constant"):
+            raise ConfigError(f"{phase}.schedule must be rsqrt (M46) or constant (M48), got {items['schedule']!r}")
+        if items.get("learning_rate") is not None and not items["learning_rate"] > 0:
+            raise ConfigError(f"{phase}.learning_rate must be > 0, got {items['learning_rate']}")
         return cls(**items)
 
 
