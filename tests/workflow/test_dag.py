@@ -66,34 +66,33 @@ def test_paper_dry_run_lists_the_paper_scale_dag(tmp_path):
     assert not (tmp_path / "resources").exists()
 
 
+def smoke_dry_run(tmp_path: Path, experiments: list[str]) -> tuple[str, dict[str, int]]:
+    """The smoke target's dry run (commands printed) for these experiments: (stdout, jobs per rule)."""
+    out = snakemake("smoke", "-n", "-p", "--directory", str(tmp_path), "--config", f"experiments={experiments}")
+    assert out.returncode == 0, out.stdout
+    return out.stdout, job_counts(out.stdout)
+
+
 def test_table10_rows_share_one_pretraining(tmp_path):  # §3.5.1: one pre-trained model, six fine-tunings
     rows = ["table10/all_params", "table10/adapters_32", "table10/gradual_unfreezing", "table06/rate_25"]
-    out = snakemake("smoke", "-n", "-p", "--directory", str(tmp_path), "--config", f"experiments={rows}")
-    assert out.returncode == 0, out.stdout
-    counts = job_counts(out.stdout)
+    stdout, counts = smoke_dry_run(tmp_path, rows)
     assert counts["pretrain"] == 2 and counts["finetune"] == 2 * len(rows), counts
-    assert "io.pretrain_dir=work/smoke/pretrain/table10/all_params" in out.stdout
-    assert "pretrain/table10/adapters_32" not in out.stdout and "pretrain/table06/rate_25" in out.stdout
+    assert "io.pretrain_dir=work/smoke/pretrain/table10/all_params" in stdout
+    assert "pretrain/table10/adapters_32" not in stdout and "pretrain/table06/rate_25" in stdout
 
 
 def test_multitask_training_evaluates_the_mixture_run(tmp_path):  # §3.5.2, M63: no per-task fine-tuning
-    out = snakemake("smoke", "-n", "-p", "--directory", str(tmp_path), "--config",
-                    "experiments=['table11/equal','table12/multitask_pretraining']")
-    assert out.returncode == 0, out.stdout
-    counts = job_counts(out.stdout)
+    stdout, counts = smoke_dry_run(tmp_path, ["table11/equal", "table12/multitask_pretraining"])
     assert counts["pretrain"] == 2 and counts["finetune"] == 2 and counts["evaluate"] == 4, counts
-    assert "io.finetune_dir=work/smoke/pretrain/table11/equal" in out.stdout
+    assert "io.finetune_dir=work/smoke/pretrain/table11/equal" in stdout
 
 
 def test_leave_one_out_pretrains_once_per_task(tmp_path):  # §3.5.3, M67
-    out = snakemake("smoke", "-n", "-p", "--directory", str(tmp_path), "--config",
-                    "experiments=['table01/baseline','table12/leave_one_out']")
-    assert out.returncode == 0, out.stdout
-    counts = job_counts(out.stdout)
+    stdout, counts = smoke_dry_run(tmp_path, ["table01/baseline", "table12/leave_one_out"])
     assert counts["pretrain"] == 1 and counts["pretrain_task"] == 2 and counts["finetune"] == 4, counts
-    assert "t5repro pretrain scale=smoke experiment=table12/leave_one_out task=smoke_gen" in out.stdout
-    assert "io.pretrain_dir=work/smoke/pretrain/table12/leave_one_out/smoke_gen" in out.stdout
-    assert "io.task_data_dir=results/smoke/taskdata" in out.stdout  # the mixture's supervised tasks
+    assert "t5repro pretrain scale=smoke experiment=table12/leave_one_out task=smoke_gen" in stdout
+    assert "io.pretrain_dir=work/smoke/pretrain/table12/leave_one_out/smoke_gen" in stdout
+    assert "io.task_data_dir=results/smoke/taskdata" in stdout  # the mixture's supervised tasks
 
 
 def test_paper_c4_en_is_one_job_per_wet_shard_plus_dedup_stages(tmp_path):
