@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import math
 
@@ -128,7 +129,9 @@ def test_temperature_and_leave_one_out_sampling(tiny_tasks):
     assert set(rates) == {"mix_test_small", "mix_test_big"}
     assert rates["mix_test_small"] == math.sqrt(30) / (math.sqrt(30) + math.sqrt(3000))
     name = mixtures.build_mixture(cfg)
-    assert name == "mix_temperature_K2097152_T2_minus_mix_test_mid"
+    assert name.startswith("mix_temperature_K2097152_T2_minus_mix_test_mid_")
+    other = dataclasses.replace(cfg, tasks=names + ("mix_test_unsized",))  # same limits, other members
+    assert other.registry_name != name and other.registry_name.startswith("mix_temperature_K2097152_T2_minus_")
     assert {t.name for t in seqio.get_mixture_or_task(name).tasks} == {"mix_test_small", "mix_test_big"}
     freq = _frequencies(name, tiny_tasks)
     assert freq["mix_test_mid"] == 0.0

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import logging
 import math
 from typing import Any, Mapping, Sequence
@@ -91,13 +92,18 @@ class MixtureConfig:
 
     @property
     def registry_name(self) -> str:
-        """Registry name, unique per strategy, limits and member set, e.g. `mix_examples_proportional_K524288`."""
+        """Registry name, unique per strategy, limits, member set and size overrides, e.g.
+        `mix_examples_proportional_K524288_<8 hex digits of the members and num_examples>`."""
         parts = ["mix", self.strategy]
         if self.strategy != "equal":
             parts.append(f"K{self.K}")
         if self.strategy == "temperature":
             parts.append(f"T{self.T:g}")
         parts += [f"minus_{t}" for t in self.leave_out]
+        # Two mixtures alike in strategy and K but not in their tasks (e.g. multi-task vs supervised-only
+        # pre-training, or the unsupervised task of another objective) must not replace each other.
+        members = repr((self.members, sorted(self.num_examples.items())))
+        parts.append(hashlib.sha256(members.encode()).hexdigest()[:8])
         return "_".join(parts)
 
     @classmethod
