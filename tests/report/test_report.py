@@ -151,3 +151,28 @@ def test_unknown_table_and_bad_eval_json(tmp_path):
 def test_missing_results_dir_names_key(tmp_path):
     with pytest.raises(FileNotFoundError, match="io.results_dir"):
         tables.run(_cfg(tmp_path / "absent", tmp_path / "reports"))
+
+
+def test_every_table_row_label_is_a_paper_row_and_every_experiment_has_one():
+    """Each TableSpec's labels name rows of its paper CSV, and every experiment file of its folder has a label."""
+    conf = Path(__file__).resolve().parents[2] / "conf" / "experiment"
+    for name, spec in tables.TABLES.items():
+        labels = {row.label for row in tables.paper_rows(paper.read_table(PAPER_DIR, name), spec)}
+        stems = {p.stem for p in (conf / spec.experiment_dir).glob("*.yaml")}
+        assert stems and stems <= set(spec.row_labels), (name, stems - set(spec.row_labels))
+        if name != "table01_baseline":  # Table 1's paper rows are statistics of the baseline, not experiments
+            assert set(spec.row_labels.values()) <= labels, (name, set(spec.row_labels.values()) - labels)
+
+
+def test_table02_report_labels_paper_rows_by_architecture_and_objective(results, tmp_path):
+    reports = tmp_path / "reports"
+    cfg = _cfg(results, reports)
+    cfg.report.table = "table02_architectures"
+    tables.run(cfg)
+    with (reports / "table02_architectures.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["label"] == "Encoder-decoder / Denoising" and rows[0]["glue_avg"] == "83.28"
+    assert len([r for r in rows if r["source"] == "paper"]) == 10
+    ours = [r for r in rows if r["source"] != "paper"]
+    # the fixture's table02/lm run is not a Table 2 row name: it keeps its stem as label
+    assert [(r["label"], r["glue_avg"]) for r in ours] == [("lm (ours, smoke)", "11.00")]

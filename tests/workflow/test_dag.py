@@ -95,6 +95,16 @@ def test_leave_one_out_pretrains_once_per_task(tmp_path):  # §3.5.3, M67
     assert "io.task_data_dir=results/smoke/taskdata" in stdout  # the mixture's supervised tasks
 
 
+def test_a_paper_table_is_a_target_fed_by_its_experiments(tmp_path):  # e.g. Table 10 (§3.5.1)
+    out = snakemake("reports/table10_finetuning_methods.md", "-n", "-p", "--directory", str(tmp_path), "--config",
+                    "experiments=['table01/baseline','table10/all_params','table10/adapters_32']")
+    assert out.returncode == 0, out.stdout
+    counts = job_counts(out.stdout)
+    assert counts["report_table"] == 1 and counts["pretrain"] == 1, counts  # Table 10 shares the baseline's
+    assert counts["finetune"] == counts["evaluate"] == 2 * 2, counts  # table01/baseline is not an input
+    assert "report.table=table10_finetuning_methods" in out.stdout
+
+
 def test_paper_c4_en_is_one_job_per_wet_shard_plus_dedup_stages(tmp_path):
     """Issue: `snakemake -n` for c4/en at paper scale lists one job per WET shard plus the dedup stages."""
     out = snakemake("-n", "-p", "--directory", str(tmp_path), "--config", "scale=paper", "--",

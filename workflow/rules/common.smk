@@ -152,6 +152,13 @@ def evaluated_workdir(wildcards):
     return f"work/{wildcards.scale}/finetune/{wildcards.exp}/{wildcards.task}"
 
 
+def table_eval_jsons(wildcards):
+    """The eval JSONs of the configured experiments that feed `wildcards.table` (tableNN_* <- tableNN/*)."""
+    prefix = wildcards.table.split("_", 1)[0] + "/"
+    return [f"results/{SCALE}/eval/{exp}/{task}.json" for exp in EXPERIMENTS if exp.startswith(prefix)
+            for task in tasks(SCALE)]
+
+
 def pretrain_metrics(scale):
     """The pre-training runs of the configured experiments (per-task runs are reached through fine-tuning)."""
     owners = dict.fromkeys(pretrain_exp(scale, exp) for exp in EXPERIMENTS if not pretrain_per_task(scale, exp))

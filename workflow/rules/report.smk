@@ -23,6 +23,31 @@ rule table01_baseline:
         " io.paper_dir={params.paper_dir} > {log} 2>&1"
 
 
+ruleorder: table01_baseline > report_table
+
+
+rule report_table:
+    """Tables 2, 4-7 and 10-12: the paper's rows, then ours for each configured experiment of that table
+    (conf/workflow.yaml `experiments`, e.g. --config "experiments=[table10/all_params,table10/adapters_32]")."""
+    input:
+        evals=table_eval_jsons,
+    output:
+        md="reports/{table}.md",
+        csv=report("reports/{table}.csv", caption="../report/tables.rst", category="Tables"),
+        tex="reports/{table}.tex",
+    log:
+        "results/logs/report_{table}.log",
+    wildcard_constraints:
+        table="table(0[2-9]|1[0-9])_[a-z0-9_]+",
+    params:
+        paper_dir=paper_dir(),
+    conda:
+        "../envs/t5repro.yaml"
+    shell:
+        "t5repro report report.table={wildcards.table} io.results_dir=results io.reports_dir=reports"
+        " io.paper_dir={params.paper_dir} > {log} 2>&1"
+
+
 rule table03_objectives:
     """Table 3 (§3.3): the paper's example sentence through each objective, beside the paper's rows.
     Not part of the default target: build it with `snakemake reports/table03_objectives.md`."""

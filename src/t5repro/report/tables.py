@@ -4,7 +4,7 @@ Reads `io.results_dir` (the `results/` root: `{scale}/eval/{experiment}/{task}.j
 `{scale}/{pretrain,finetune}/.../metrics.csv` from training) and `io.paper_dir` (shared/paper). Writes
 `io.reports_dir/{table}.{md,csv,tex}` and `io.reports_dir/figures/loss_curve.{png,pdf}`, each atomically.
 
-A table is a `TableSpec` in `TABLES` (one entry per paper table): adding Table 2 means adding one entry.
+A table is a `TableSpec` in `TABLES` (one entry per paper table: 1, 2, 4-7, 10-12).
 Our rows: one per (scale, experiment) found under the table's experiment folder; each evaluated task fills
 the summary column named by its `stands_in_for` (conf/task/*.yaml) with its best-checkpoint score (D107).
 """
@@ -43,6 +43,7 @@ class TableSpec:
     experiment_dir: str                 # conf/experiment/<experiment_dir>/*.yaml feed this table
     row_labels: Mapping[str, str]       # experiment file stem -> the paper's row it reproduces
     columns: tuple[str, ...] = tuple(SUMMARY_COLUMNS)
+    label_columns: tuple[str, ...] = ("label",)  # the paper CSV's columns that name a row (joined by " / ")
 
 
 TABLES: dict[str, TableSpec] = {
@@ -52,6 +53,58 @@ TABLES: dict[str, TableSpec] = {
         section="3.1.5",
         experiment_dir="table01",
         row_labels={"baseline": "Baseline", "no_pretraining": "No pre-training"},  # ours: one run each
+    ),
+    "table02_architectures": TableSpec(
+        name="table02_architectures", title="Table 2: architectures x objectives", section="3.2.3",
+        experiment_dir="table02", label_columns=("architecture", "objective"),
+        row_labels={f"{arch}_{obj}": f"{arch_label} / {obj_label}"
+                    for arch, arch_label in (("enc_dec", "Encoder-decoder"), ("enc_dec_shared", "Enc-dec, shared"),
+                                             ("enc_dec_6layers", "Enc-dec, 6 layers"), ("lm", "Language model"),
+                                             ("prefix_lm", "Prefix LM"))
+                    for obj, obj_label in (("denoising", "Denoising"), ("lm", "LM"))},
+    ),
+    "table04_objectives_high_level": TableSpec(
+        name="table04_objectives_high_level", title="Table 4: high-level objectives", section="3.3.1",
+        experiment_dir="table04",
+        row_labels={"prefix_lm": "Prefix language modeling", "bert_style": "BERT-style (Devlin et al., 2018)",
+                    "deshuffling": "Deshuffling"},
+    ),
+    "table05_bert_variants": TableSpec(
+        name="table05_bert_variants", title="Table 5: variants of the BERT-style objective", section="3.3.2",
+        experiment_dir="table05",
+        row_labels={"bert_style": "BERT-style (Devlin et al., 2018)", "mass_style": "MASS-style (Song et al., 2019)",
+                    "replace_corrupted_spans": "Replace corrupted spans",
+                    "drop_corrupted_tokens": "Drop corrupted tokens"},
+    ),
+    "table06_corruption_rate": TableSpec(
+        name="table06_corruption_rate", title="Table 6: corruption rates", section="3.3.3", experiment_dir="table06",
+        row_labels={f"rate_{r}": f"{r}%" for r in (10, 15, 25, 50)},
+    ),
+    "table07_span_length": TableSpec(
+        name="table07_span_length", title="Table 7: mean corrupted-span lengths", section="3.3.4",
+        experiment_dir="table07",
+        row_labels={"baseline_iid": "Baseline (i.i.d.)", **{f"span_{n}": str(n) for n in (2, 3, 5, 10)}},
+    ),
+    "table10_finetuning_methods": TableSpec(
+        name="table10_finetuning_methods", title="Table 10: fine-tuning methods", section="3.5.1",
+        experiment_dir="table10",
+        row_labels={"all_params": "All parameters", "gradual_unfreezing": "Gradual unfreezing",
+                    **{f"adapters_{d}": f"Adapter layers, d = {d}" for d in (32, 128, 512, 2048)}},
+    ),
+    "table11_multitask_mixing": TableSpec(
+        name="table11_multitask_mixing", title="Table 11: multi-task mixing strategies", section="3.5.2",
+        experiment_dir="table11",
+        row_labels={"equal": "Equal",
+                    **{f"examples_proportional_k{k}": f"Examples-proportional, K = 2^{k}" for k in range(16, 22)},
+                    **{f"temperature_t{t}": f"Temperature-scaled, T = {t}" for t in (2, 4, 8)}},
+    ),
+    "table12_multitask_finetuning": TableSpec(
+        name="table12_multitask_finetuning", title="Table 12: multi-task training and pre-training",
+        section="3.5.3", experiment_dir="table12",
+        row_labels={"multitask_training": "Multi-task training",
+                    "multitask_pretraining": "Multi-task pre-training + fine-tuning",
+                    "leave_one_out": "Leave-one-out multi-task training",
+                    "supervised_pretraining": "Supervised multi-task pre-training"},
     ),
 }
 
@@ -140,7 +193,7 @@ def paper_rows(paper: PaperTable, spec: TableSpec) -> list[Row]:
     missing = [c for c in spec.columns if c not in paper.columns]
     if missing:
         raise ValueError(f"{paper.path.name} lacks columns {missing}")
-    return [Row(label=r["label"], source="paper", experiment="",
+    return [Row(label=" / ".join(r[c] for c in spec.label_columns), source="paper", experiment="",
                 cells={c: r[c] for c in spec.columns}, bold=paper.bold(r) & set(spec.columns))
             for r in paper.rows]
 
