@@ -112,3 +112,16 @@ def test_unknown_metric_is_named(session_cfg):
         cfg.task.metric = "rouge9"
     with pytest.raises(config.ConfigError, match="rouge9"):
         tasks.register_downstream_task(cfg)
+
+
+@pytest.mark.parametrize("arch", ["encoder_decoder", "encoder_decoder_shared", "encoder_decoder_half"])
+def test_targets_only_objective_needs_a_decoder_only_arch(session_cfg, arch):  # spec D51/D72, M32
+    from t5repro import config
+
+    io = session_cfg.io
+    cfg = config.load([f"io.c4_dir={io.c4_dir}", f"io.vocab_model={io.vocab_model}", "objective=lm",
+                       f"arch={arch}"])
+    with pytest.raises(config.ConfigError, match=f"arch.name='{arch}' is an encoder-decoder"):
+        tasks.register_pretraining_task(cfg)
+    tasks.register_pretraining_task(config.load([f"io.c4_dir={io.c4_dir}", f"io.vocab_model={io.vocab_model}",
+                                                 "objective=lm", "arch=decoder_only_lm"]))

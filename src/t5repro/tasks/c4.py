@@ -96,10 +96,12 @@ def register_pretraining_task(cfg: DictConfig) -> str:
     objective = objective_preprocessor(cfg.objective)
     name = str(cfg.objective.name)
     arch = str(OmegaConf.select(cfg, "arch.name", default="encoder_decoder"))
-    if name in objectives.DECODER_ONLY_OBJECTIVES and arch == "encoder_decoder":
+    from t5repro.models.architectures import get_architecture  # names the key for an unknown arch
+
+    if name in objectives.DECODER_ONLY_OBJECTIVES and not get_architecture(arch).decoder_only:
         raise config_lib.ConfigError(
             f"objective.name={name!r} yields targets only, for a decoder-only model (spec D51/D72), but "
-            f"arch.name={arch!r}; it needs the decoder-only architecture (issue 5)")
+            f"arch.name={arch!r} is an encoder-decoder; use arch=decoder_only_lm (Table 2, §3.2)")
     configured = OmegaConf.select(cfg, "pretrain.sequence_length")
     if configured is not None:
         needed = objective_targets_length(cfg.objective, int(configured.inputs))
