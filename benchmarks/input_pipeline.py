@@ -69,13 +69,14 @@ def _one_thread(ds):
     return ds.with_options(opts)
 
 
-def _cfg(objective: str, arch: str, c4_dir: str, vocab_model: str):
+def _cfg(objective: str, arch: str, c4_dir: str, vocab_model: str, tokenized_dir: str | None = None):
     from t5repro import config
     from t5repro.vocab import get_vocabulary
 
     pieces = get_vocabulary(vocab_model, 0).vocab_size
+    extra = ["data.pretokenized=true", f"io.c4_tokenized_dir={tokenized_dir}"] if tokenized_dir else []
     return config.load([f"io.c4_dir={c4_dir}", f"io.vocab_model={vocab_model}", f"vocab.size={pieces}",
-                        f"objective={objective}", f"arch={arch}"])
+                        f"objective={objective}", f"arch={arch}", *extra])
 
 
 def targets_length(objective: str) -> int:
@@ -89,7 +90,7 @@ def targets_length(objective: str) -> int:
     return c4.objective_targets_length(cfg, INPUTS_LENGTH) or INPUTS_LENGTH
 
 
-def _dataset(stage: str, objective: str, arch: str, c4_dir: str, vocab_model: str):
+def _dataset(stage: str, objective: str, arch: str, c4_dir: str, vocab_model: str, tokenized_dir: str | None = None):
     """(dataset, token keys) of one stage: "model" (full pipeline), "task" (no converter), "tokenize"."""
     import functools
 
@@ -98,7 +99,7 @@ def _dataset(stage: str, objective: str, arch: str, c4_dir: str, vocab_model: st
     from t5repro import data, tasks
     from t5repro.tasks import c4
 
-    cfg = _cfg(objective, arch, c4_dir, vocab_model)
+    cfg = _cfg(objective, arch, c4_dir, vocab_model, tokenized_dir)
     lengths = {"inputs": INPUTS_LENGTH, "targets": targets_length(objective)}
     if stage == "tokenize":
         name = tasks.add_task("bench_tokenize", source=c4.c4_source(c4_dir), preprocessors=[
@@ -118,11 +119,12 @@ def _dataset(stage: str, objective: str, arch: str, c4_dir: str, vocab_model: st
     return ds, ("encoder_input_tokens", "decoder_target_tokens")
 
 
-def worker(stage: str, objective: str, arch: str, c4_dir: str, vocab_model: str, rows: int, warmup: int) -> dict:
+def worker(stage: str, objective: str, arch: str, c4_dir: str, vocab_model: str, rows: int, warmup: int,
+           tokenized_dir: str | None = None) -> dict:
     _pin_one_core()
     import numpy as np
 
-    ds, keys = _dataset(stage, objective, arch, c4_dir, vocab_model)
+    ds, keys = _dataset(stage, objective, arch, c4_dir, vocab_model, tokenized_dir)
     it = _one_thread(ds).as_numpy_iterator()
     for _ in range(warmup):
         next(it)
@@ -176,10 +178,25 @@ def default_inputs(args) -> tuple[str, str]:
     return c4_dir or str(root / "c4"), vocab or str(root / "vocab" / "spm.model")
 
 
-def spawn(stage: str, objective: str, arch: str, c4_dir: str, vocab: str, args) -> dict:
+def tokenize_once(c4_dir: str, vocab: str, cache_dir: Path) -> str:
+    """`c4-tokenize` of the input into cache_dir (once per input and vocabulary), for --pretokenized."""
+    import hashlib
+
+    from t5repro import config
+    from t5repro.tasks import pretokenize
+
+    key = hashlib.sha256(f"{Path(c4_dir).resolve()}|{Path(vocab).read_bytes().hex()}".encode()).hexdigest()[:12]
+    out = cache_dir / f"tokenized-{key}"
+    if not (out / "manifest.json").is_file():
+        pretokenize.run(config.load([f"io.c4_dir={c4_dir}", f"io.vocab_model={vocab}", f"io.c4_tokenized_dir={out}"]))
+    return str(out)
+
+
+def spawn(stage: str, objective: str, arch: str, c4_dir: str, vocab: str, args,
+          tokenized_dir: str | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", stage, "--objectives", objective,
            "--arch", arch, "--c4-dir", c4_dir, "--vocab-model", vocab, "--rows", str(args.rows),
-           "--warmup", str(args.warmup)]
+           "--warmup", str(args.warmup), *(["--tokenized-dir", tokenized_dir] if tokenized_dir else [])]
     env = {**os.environ, **SINGLE_THREAD_ENV}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
@@ -202,15 +219,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--vocab-model")
     ap.add_argument("--pages", type=int, default=2000, help="pages per fake C4 shard when generating input")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "t5repro-input-bench")
+    ap.add_argument("--pretokenized", action="store_true",
+                    help="also time each objective reading C4 as token ids written once by c4-tokenize "
+                         "(data.pretokenized=true, D41's cache point)")
     ap.add_argument("--worker", choices=("model", "task", "tokenize"), help=argparse.SUPPRESS)
+    ap.add_argument("--tokenized-dir", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.worker:
         print(json.dumps(worker(args.worker, args.objectives[0], args.arch, args.c4_dir, args.vocab_model,
-                                args.rows, args.warmup)))
+                                args.rows, args.warmup, args.tokenized_dir)))
         return
 
     c4_dir, vocab = default_inputs(args)
+    tokenized_dir = tokenize_once(c4_dir, vocab, args.cache_dir) if args.pretokenized else None
     print(f"input: {c4_dir} (vocabulary {vocab}); {args.rows} rows per objective after {args.warmup} warm-up, "
           f"one CPU; demand: T5-Base on {args.peak_tflops:g} TFLOP/s at {args.mfu:.0%} MFU")
     results: dict[str, dict] = {}
@@ -226,13 +248,19 @@ def main(argv: list[str] | None = None) -> None:
         d = accelerator_demand(objective, arch, args.peak_tflops, args.mfu)
         r["demand"] = d
         r["ratio"] = round(r["rows_per_cpu_s"] / d["rows_per_s"], 3)
+        if tokenized_dir:
+            p = spawn("model", objective, arch, c4_dir, vocab, args, tokenized_dir)
+            r["pretokenized"] = {"rows_per_cpu_s": p["rows_per_cpu_s"], "tokens_per_cpu_s": p["tokens_per_cpu_s"],
+                                 "ratio": round(p["rows_per_cpu_s"] / d["rows_per_s"], 3)}
         if args.breakdown:
             t = spawn("task", objective, arch, c4_dir, vocab, args)
             r["task_alone"] = {k: t[k] for k in ("rows_per_cpu_s", "tokens_per_cpu_s", "tokens_per_row")}
         results[objective] = r
         print(f"{objective:<16} {arch:<16} {r['rows_per_cpu_s']:>10.1f} {r['tokens_per_cpu_s']:>13,} "
               f"{r['tokens_per_row']:>8.1f} | {d['rows_per_s']:>13.1f} {d['tokens_per_s']:>10,} | {r['ratio']:.2f}x"
-              + (f"   (task alone {r['task_alone']['tokens_per_cpu_s']:,} tok/CPU-s)" if args.breakdown else ""))
+              + (f"   (task alone {r['task_alone']['tokens_per_cpu_s']:,} tok/CPU-s)" if args.breakdown else "")
+              + (f"   pretokenized: {r['pretokenized']['rows_per_cpu_s']:.1f} rows/CPU-s, "
+                 f"{r['pretokenized']['ratio']:.2f}x" if tokenized_dir else ""))
     print(json.dumps({"c4_dir": c4_dir, "vocab_model": vocab, "peak_tflops": args.peak_tflops, "mfu": args.mfu,
                       "results": results}))
 

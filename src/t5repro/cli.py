@@ -29,6 +29,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "c4-finish": ("t5repro.c4.pipeline:run_finish", "C4 pass 3 of one shard: dedup, language, bad words, split"),
     "c4-variant-inputs": ("t5repro.c4.variant_inputs:run", "smoke: RealNews domains + OpenWebText URLs from the WET pages"),
     "c4-merge": ("t5repro.c4.pipeline:run_merge", "C4: a variant's shards -> its folder, stats.csv, manifest"),
+    "c4-tokenize": ("t5repro.tasks.pretokenize:run", "C4 folder -> SentencePiece ids per shard (data.pretokenized)"),
     "vocab": ("t5repro.vocab:run", "train the SentencePiece vocabulary on the 10:1:1:1 en:de:fr:ro mix (D30-D33)"),
     "taskdata": ("t5repro.tasks.smoke:run", "generate the smoke downstream tasks (TFDS-shaped features)"),
     "pretrain": ("t5repro.train.stages:pretrain", "pre-train T5 on C4 with the configured objective"),

@@ -114,6 +114,14 @@ def pretrain_workdir(wildcards):
     return f"work/{wildcards.scale}/pretrain/{_pretrain_run(wildcards)}"
 
 
+def pretrain_c4(wildcards):
+    """C4 as text, or as token ids written once by rule c4_tokenize when the run sets data.pretokenized."""
+    out = {"c4": f"results/{wildcards.scale}/c4/en"}
+    if experiment_value(wildcards.scale, wildcards.exp, "data.pretokenized"):
+        out["tokenized"] = f"results/{wildcards.scale}/c4_tokenized/en"
+    return out
+
+
 def mixture_task_inputs(wildcards):
     """The supervised tasks' data that a mixture pre-training reads (§3.5.3); nothing for C4 alone."""
     names = [t for t in (experiment_value(wildcards.scale, wildcards.exp, "mixture.tasks") or [])

@@ -7,7 +7,7 @@
 rule pretrain:
     """Pre-train on C4 (or the experiment's mixture) with the experiment's objective; one job per run."""
     input:
-        c4="results/{scale}/c4/en",
+        unpack(pretrain_c4),
         vocab="results/{scale}/vocab/spm.model",
         tasks=mixture_task_inputs,
     output:
@@ -28,6 +28,7 @@ rule pretrain:
         "../envs/t5repro.yaml"
     shell:
         "t5repro pretrain scale={wildcards.scale} experiment={wildcards.exp} io.c4_dir={input.c4}"
+        " io.c4_tokenized_dir=results/{wildcards.scale}/c4_tokenized/en"
         " io.vocab_model={input.vocab} io.task_data_dir={params.task_dir} io.tfds_dir={params.tfds_dir}"
         " io.pretrain_dir={params.workdir} io.metrics_csv={output.metrics} io.summary_json={output.summary}"
         " > {log} 2>&1"
@@ -36,7 +37,7 @@ rule pretrain:
 rule pretrain_task:
     """Leave-one-out (§3.5.3, M67): a pre-training run per fine-tuned task, composed with that task."""
     input:
-        c4="results/{scale}/c4/en",
+        unpack(pretrain_c4),
         vocab="results/{scale}/vocab/spm.model",
         tasks=mixture_task_inputs,
     output:
@@ -57,6 +58,27 @@ rule pretrain_task:
         "../envs/t5repro.yaml"
     shell:
         "t5repro pretrain scale={wildcards.scale} experiment={wildcards.exp} task={wildcards.task}"
-        " io.c4_dir={input.c4} io.vocab_model={input.vocab} io.task_data_dir={params.task_dir}"
+        " io.c4_dir={input.c4} io.c4_tokenized_dir=results/{wildcards.scale}/c4_tokenized/en"
+        " io.vocab_model={input.vocab} io.task_data_dir={params.task_dir}"
         " io.tfds_dir={params.tfds_dir} io.pretrain_dir={params.workdir} io.metrics_csv={output.metrics}"
         " io.summary_json={output.summary} > {log} 2>&1"
+
+
+rule c4_tokenize:
+    """C4's texts as SentencePiece ids, once (spec D41's cache point; read when data.pretokenized)."""
+    input:
+        c4="results/{scale}/c4/en",
+        vocab="results/{scale}/vocab/spm.model",
+    output:
+        directory("results/{scale}/c4_tokenized/en"),
+    log:
+        "results/{scale}/logs/c4_tokenize.log",
+    benchmark:
+        "results/{scale}/benchmarks/c4_tokenize.tsv"
+    params:
+        config=stage_digest("scale"),
+    conda:
+        "../envs/t5repro.yaml"
+    shell:
+        "t5repro c4-tokenize scale={wildcards.scale} io.c4_dir={input.c4} io.vocab_model={input.vocab}"
+        " io.c4_tokenized_dir={output} > {log} 2>&1"

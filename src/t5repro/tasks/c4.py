@@ -31,6 +31,19 @@ def c4_source(c4_dir: str) -> seqio.FileDataSource:
     )
 
 
+def c4_tokenized_source(tokenized_dir: str) -> seqio.TFExampleDataSource:
+    """`c4-tokenize`'s `{split}-*.tfrecord` (pages as int64 `targets` ids, no EOS) as a seqio source."""
+    return seqio.TFExampleDataSource(
+        split_to_filepattern={split: f"{tokenized_dir}/{split}-*.tfrecord" for split in SPLITS},
+        feature_description={"targets": tf.io.RaggedFeature(tf.int64)},
+    )
+
+
+def _int32_targets(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """The stored int64 ids as the int32 `targets` that `seqio.preprocessors.tokenize` yields (D43)."""
+    return ds.map(lambda ex: {"targets": tf.cast(ex["targets"], tf.int32)}, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 # Keys of conf/objective/*.yaml that are not arguments of the preprocessor.
 OBJECTIVE_META_KEYS = ("name", "targets_length_ratio")
 
@@ -91,7 +104,6 @@ def pretraining_task_name(cfg: DictConfig) -> str:
 
 def register_pretraining_task(cfg: DictConfig) -> str:
     """Register the unsupervised C4 Task: rekey (D42) -> tokenize (D43) -> objective (D44-D72) -> EOS (D43)."""
-    c4_dir = str(config_lib.require_path(cfg, "io.c4_dir"))
     vocab_model = str(config_lib.require_path(cfg, "io.vocab_model"))
     objective = objective_preprocessor(cfg.objective)
     name = str(cfg.objective.name)
@@ -109,12 +121,20 @@ def register_pretraining_task(cfg: DictConfig) -> str:
             logger.warning("objective %s needs targets length %d for inputs %d (spec D47/D48) but "
                            "pretrain.sequence_length.targets=%d: longer targets will be truncated",
                            name, needed, int(configured.inputs), int(configured.targets))
+    if OmegaConf.select(cfg, "data.pretokenized", default=False):  # ids written once by `c4-tokenize`
+        source = c4_tokenized_source(str(config_lib.require_path(cfg, "io.c4_tokenized_dir")))
+        text_to_ids = [_int32_targets]
+        name = pretraining_task_name(cfg) + "_pretokenized"
+    else:
+        source = c4_source(str(config_lib.require_path(cfg, "io.c4_dir")))
+        text_to_ids = [functools.partial(seqio.preprocessors.rekey, key_map={"inputs": None, "targets": "text"}),
+                       seqio.preprocessors.tokenize]  # D42, D43
+        name = pretraining_task_name(cfg)
     return add_task(
-        pretraining_task_name(cfg),
-        source=c4_source(c4_dir),
+        name,
+        source=source,
         preprocessors=[
-            functools.partial(seqio.preprocessors.rekey, key_map={"inputs": None, "targets": "text"}),  # D42
-            seqio.preprocessors.tokenize,  # D43
+            *text_to_ids,
             objective,  # D44-D47, D60-D72
             seqio.preprocessors.append_eos_after_trim,  # D43
         ],
