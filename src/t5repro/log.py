@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -28,10 +28,19 @@ def setup(level: int = logging.INFO) -> None:
     _CONFIGURED = True
 
 
-def progress(it: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it") -> Iterator[T]:
-    """A tqdm bar at a TTY; in a log file, one rate/ETA line at most every 10 s instead of carriage returns."""
+def progress(it: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it",
+             status: Callable[[], str] | None = None) -> Iterator[T]:
+    """A tqdm bar at a TTY; in a log file, one rate/ETA line at most every 10 s instead of carriage returns.
+
+    `status()` (e.g. the trainer's latest loss and tokens/s) is shown beside the count: as the bar's postfix,
+    or at the end of each log line.
+    """
     if sys.stderr.isatty():
-        yield from tqdm(it, total=total, desc=desc, unit=unit, dynamic_ncols=True)
+        bar = tqdm(it, total=total, desc=desc, unit=unit, dynamic_ncols=True)
+        for item in bar:
+            yield item
+            if status is not None:
+                bar.set_postfix_str(status(), refresh=False)
         return
     log = logging.getLogger("t5repro.progress")
     start = last = time.monotonic()
@@ -42,6 +51,8 @@ def progress(it: Iterable[T], *, total: int | None = None, desc: str = "", unit:
         if now - last >= 10:
             rate = n / (now - start)
             eta = f", ETA {(total - n) / rate:.0f} s" if total and rate > 0 else ""
-            log.info("%s: %d%s %s, %.1f %s/s%s", desc, n, f"/{total}" if total else "", unit, rate, unit, eta)
+            extra = f", {status()}" if status is not None else ""
+            log.info("%s: %d%s %s, %.1f %s/s%s%s", desc, n, f"/{total}" if total else "", unit, rate, unit, eta,
+                     extra)
             last = now
     log.info("%s: done, %d %s in %.1f s", desc, n, unit, time.monotonic() - start)

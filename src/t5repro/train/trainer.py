@@ -334,8 +334,12 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
     step = first
     try:
         with stop:
+            def status() -> str:  # the bar shows the last logged row (M38: loss per real token) and throughput
+                return (f"loss {rows[-1]['loss']:.4f}, {rows[-1]['tokens_per_s']:,.0f} tok/s" if rows
+                        else "first row at step %d" % min(steps, first + tcfg.log_every))
+
             for step in log_lib.progress(range(first + 1, steps + 1), total=steps - first, desc=workdir.name,
-                                         unit="step"):
+                                         unit="step", status=status):
                 batch = next(it, None)
                 if batch is None:
                     raise ValueError(f"data iterator exhausted after {step - 1} batches (need {steps})")
