@@ -17,6 +17,15 @@ class ConfigError(ValueError):
     """A configuration problem, with the offending key in the message."""
 
 
+def _concat(*lists: Any) -> list:
+    """`${concat:[a],${b}}`: lists joined, e.g. a mixture's `unsupervised` plus the scale's supervised tasks."""
+    return [item for lst in lists for item in lst]
+
+
+if not OmegaConf.has_resolver("concat"):
+    OmegaConf.register_new_resolver("concat", _concat)
+
+
 def conf_dir() -> Path:
     """The `conf/` folder: $T5REPRO_CONF_DIR, else the repository's (editable install), else ./conf."""
     env = os.environ.get("T5REPRO_CONF_DIR")

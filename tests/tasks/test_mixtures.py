@@ -211,3 +211,12 @@ def test_register_mixture_from_config(session_cfg):
     ds = mixture.get_dataset({"inputs": 64, "targets": 24}, split="train", shuffle=False, seed=0)
     for ex in ds.take(8).as_numpy_iterator():
         assert set(ex) == {"inputs", "targets"} and ex["targets"][-1] == 1  # shared features, EOS (D43)
+
+
+@pytest.mark.parametrize("scale, supervised", [("smoke", ["smoke_cls", "smoke_gen"]),
+                                               ("paper", ["sst2", "cnn_dailymail"])])
+def test_mixture_members_follow_the_scale(scale, supervised):  # the scale's `supervised_tasks`
+    for name, unsupervised in (("multitask_pretraining", True), ("supervised_only", False)):
+        node = config.load([f"scale={scale}", f"mixture={name}"]).mixture
+        assert list(node.tasks) == (["unsupervised"] if unsupervised else []) + supervised
+        mixtures.check_tasks(MixtureConfig.from_cfg(node))  # every member has a conf/task file
