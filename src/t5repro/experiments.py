@@ -9,7 +9,7 @@ errs on the side of a separate pre-training run, never a wrongly shared one.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -31,13 +31,21 @@ def pretraining_key(cfg: DictConfig) -> str:
     return hashlib.sha256(yaml.safe_dump(pretraining_config(cfg), sort_keys=True).encode()).hexdigest()
 
 
-def shared_pretraining(experiments: Sequence[str], scale: str) -> dict[str, str]:
-    """Map each experiment to the first experiment (in the given order) whose pre-training it can reuse."""
-    from t5repro import config as config_lib
+def shared_pretraining(experiments: Sequence[str], scale: str,
+                       load: Callable[[str], DictConfig] | None = None) -> dict[str, str]:
+    """Map each experiment to the first experiment (in the given order) whose pre-training it can reuse.
+
+    `load(exp)` gives the experiment's composed config at `scale` (the workflow passes its cached one).
+    """
+    if load is None:
+        from t5repro import config as config_lib
+
+        def load(exp: str) -> DictConfig:
+            return config_lib.load([f"scale={scale}", f"experiment={exp}"])
 
     first: dict[str, str] = {}
     owner: dict[str, str] = {}
     for exp in experiments:
-        key = pretraining_key(config_lib.load([f"scale={scale}", f"experiment={exp}"]))
+        key = pretraining_key(load(exp))
         owner[exp] = first.setdefault(key, exp)
     return owner

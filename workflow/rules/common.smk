@@ -17,6 +17,14 @@ TFDS_DIR = "resources/tfds"  # TFDS data_dir of the paper-scale tasks (rule tfds
 
 
 @functools.lru_cache(maxsize=None)  # composing the Hydra config takes ~50 ms; the paper DAG asks thousands of times
+def composed(*overrides):
+    """The Hydra config (conf/) composed with these overrides, once per distinct set of overrides."""
+    from t5repro import config as t5_config
+
+    return t5_config.load(list(overrides))
+
+
+@functools.lru_cache(maxsize=None)
 def config_digest(*overrides):
     """sha256 of the resolved Hydra config a job runs with (io paths excluded).
 
@@ -27,9 +35,7 @@ def config_digest(*overrides):
 
     from omegaconf import OmegaConf
 
-    from t5repro import config as t5_config
-
-    resolved = OmegaConf.to_container(t5_config.load(list(overrides)), resolve=True)
+    resolved = OmegaConf.to_container(composed(*overrides), resolve=True)
     resolved.pop("io", None)
     return hashlib.sha256(repr(sorted(resolved.items())).encode()).hexdigest()[:16]
 
@@ -88,7 +94,8 @@ def pretraining_owners(scale):
     (every Table 10 row, Table 6's 15 %, ...) share one pretrain job (t5repro.experiments)."""
     from t5repro import experiments
 
-    return experiments.shared_pretraining(list(EXPERIMENTS), scale)
+    return experiments.shared_pretraining(list(EXPERIMENTS), scale,
+                                          load=lambda exp: composed(f"scale={scale}", f"experiment={exp}"))
 
 
 def pretrain_exp(scale, exp):
@@ -133,14 +140,11 @@ def mixture_task_inputs(wildcards):
     return [f"{TFDS_DIR}/{t}.prepared" for t in names]
 
 
-@functools.lru_cache(maxsize=None)
 def experiment_value(scale, exp, key):
     """One value of an experiment's resolved Hydra config at a scale (e.g. `multitask_training`)."""
     from omegaconf import OmegaConf
 
-    from t5repro import config as t5_config
-
-    return OmegaConf.select(t5_config.load([f"scale={scale}", f"experiment={exp}"]), key)
+    return OmegaConf.select(composed(f"scale={scale}", f"experiment={exp}"), key)
 
 
 def multitask_training(wildcards):
@@ -212,14 +216,11 @@ def c4_resolve_parts(scale):
     return hydra_value(f"scale={scale}", "c4.resolve_parts")
 
 
-@functools.lru_cache(maxsize=None)
 def hydra_value(override, key):
     """One value of the resolved Hydra config (conf/), e.g. the smoke scale's c4.num_shards."""
     from omegaconf import OmegaConf
 
-    from t5repro import config as t5_config
-
-    return OmegaConf.select(t5_config.load([override]), key)
+    return OmegaConf.select(composed(override), key)
 
 
 def c4_work(wildcards):
