@@ -11,12 +11,15 @@ the outputs are identical (if not, how many pages differ).
     python benchmarks/c4_throughput.py --pages 20000      # bigger input (cached under --cache-dir)
     python benchmarks/c4_throughput.py --profile          # + a cProfile run of ours: top 25 by tottime
     python benchmarks/c4_throughput.py --side ours        # one side only
+    python benchmarks/c4_throughput.py --pages-level 1    # ours with the DAG jobs' gzip level for its page files
 
 Input: tests/c4/golden_pages.py's corpus (`--pages` conversion records in WET files of 400 records; every
 C4 rule and edge case, ordinary English pages otherwise), generated once per (pages, seed) into
 `--cache-dir` (default: $TMPDIR/t5repro-c4-bench). The reference side is benchmarks/tfds_c4_reference.py.
 "Ours" is `run_ours` below: `pipeline.build`, i.e. every pass of the sharded build (parse, URL resolve, clean,
 dedup resolve, finish, merge) one after the other in this process, exactly the code the Snakemake jobs run.
+`build` works in a temporary folder, so it stores the page files between passes uncompressed (gzip level 0);
+the Snakemake jobs keep theirs at level 1 (`--pages-level 1` measures that setting).
 """
 
 from __future__ import annotations
@@ -44,11 +47,13 @@ SINGLE_THREAD_ENV = {
 
 
 # ---------------------------------------------------------------------------------------------- the two sides
-def run_ours(wet_files: list[Path], data_dir: str) -> dict:
-    """Ours: the sharded build in tfds310 mode, in this process. Returns {"train": [...], "validation": [...]}."""
+def run_ours(wet_files: list[Path], data_dir: str, pages_level: int | None = None) -> dict:
+    """Ours: the sharded build in tfds310 mode, in this process. Returns {"train": [...], "validation": [...]}.
+    pages_level: gzip level of the page files between passes (None: build's own, 0)."""
     from t5repro.c4.pipeline import Options, build
 
-    res = build(wet_files, Options(mode="tfds310"), data_dir)
+    res = build(wet_files, Options(mode="tfds310"), data_dir,
+                **({} if pages_level is None else {"pages_level": pages_level}))
     return {"train": [p.record() for p in res.train], "validation": [p.record() for p in res.validation]}
 
 
@@ -114,14 +119,14 @@ def _digest(out: dict) -> str:
 
 
 def worker(side: str, files: list[Path], data_dir: str, n_pages: int, out_path: Path | None,
-           profile: bool) -> dict:
+           profile: bool, pages_level: int | None = None) -> dict:
     try:  # one core: "per core" numbers, and no hidden parallelism in either library
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     except (AttributeError, OSError):
         pass
     _warm_up(side, data_dir)
     rss_ready = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    fn = run_ours if side == "ours" else run_tfds
+    fn = (lambda f, d: run_ours(f, d, pages_level)) if side == "ours" else run_tfds
     prof = None
     if profile:
         import cProfile
@@ -140,6 +145,7 @@ def worker(side: str, files: list[Path], data_dir: str, n_pages: int, out_path: 
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rss_after_warmup_mb": round(rss_ready / 1024, 1), "train": len(out["train"]),
         "validation": len(out["validation"]), "digest": _digest(out), "profiled": profile,
+        **({"pages_level": pages_level} if side == "ours" and pages_level is not None else {}),
     }
     if prof:
         import io
@@ -174,6 +180,7 @@ def make_input(n_pages: int, seed: int, cache_dir: Path, data_dir: str) -> tuple
 def spawn(side: str, files: list[Path], args, out_path: Path, profile: bool = False) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--pages", str(args.records),
            "--data-dir", str(args.data_dir), "--out", str(out_path), *(["--profile"] if profile else []),
+           *(["--pages-level", str(args.pages_level)] if args.pages_level is not None else []),
            "--files", *map(str, files)]
     env = {**os.environ, **SINGLE_THREAD_ENV}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -197,6 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--side", choices=("both", "ours", "tfds"), default="both")
     ap.add_argument("--profile", action="store_true", help="also run ours under cProfile; top 25 by tottime")
     ap.add_argument("--data-dir", default=os.environ.get("T5REPRO_DATA", "/work/shared/data"))
+    ap.add_argument("--pages-level", type=int, choices=range(10), default=None,
+                    help="ours: gzip level of the page files between passes (default: pipeline.build's, 0)")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "t5repro-c4-bench")
     ap.add_argument("--worker", choices=("ours", "tfds"), help=argparse.SUPPRESS)
     ap.add_argument("--files", nargs="*", type=Path, help=argparse.SUPPRESS)
@@ -204,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     if args.worker:
-        print(json.dumps(worker(args.worker, args.files, args.data_dir, args.pages, args.out, args.profile)))
+        print(json.dumps(worker(args.worker, args.files, args.data_dir, args.pages, args.out, args.profile,
+                                args.pages_level)))
         return
 
     files, args.records = make_input(args.pages, args.seed, args.cache_dir, args.data_dir)

@@ -113,14 +113,62 @@ def test_sentence_fast_path_equals_punkt(sentences, data_dir):  # spec D10: the 
     punkt = PunktTokenizer("english")  # nltk.data.path already points at the offline copy (fixture)
     rng = random.Random(0)
     pieces = ["The cat sat.", "Dr. Smith came", "e.g. this", "What?", "Wow!", "He said \"no.\"", "  ", "\t",
-              "...", "U.S. policy", "3.14 is pi", "end.)", "(Sent1.) Sent2.", "\u2026", "ok", "a.b.c", "\n", "!!"]
-    texts = ["", " ", "One sentence here.", "Trailing space.  ", "  Leading space."]
+              "...", "U.S. policy", "3.14 is pi", "end.)", "(Sent1.) Sent2.", "\u2026", "ok", "a.b.c", "\n", "!!",
+              # realignment, curly quotes and guillemets, every whitespace kind, abbreviations, initials, numbers
+              "\u201cQuoted.\u201d", "\u2018x.\u2019", "\xabGuill.\xbb", "--", ".--", "?)", "!]", "}", "\r", "\x0b",
+              "\x0c", "\r\n", "'", ".'", "No.", "1.", "J.", "Mr.", "etc.", "i.e.", "A.", "b.", ".", "?", "!", ")",
+              "(", "\"", "Word", "WORD", "x?!", "hi!!!", "Yes.\"", "\u00a0", "\u2028", "caf\u00e9.", ". . .", "..",
+              "1,000.", "$5.", "5.5."]
+    texts = ["", " ", "One sentence here.", "Trailing space.  ", "  Leading space.", ".", "!", "\n", ". . ."]
     texts += [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) for _ in range(3000)]
+    texts += ["".join(rng.choice(pieces) + rng.choice(["", " ", "\n", "  "]) for _ in range(rng.randint(1, 12)))
+              for _ in range(3000)]
+    assert sentences.exact_port  # the port runs (else nltk's own code does, slower; see resources.py)
     for t in texts:
         expected = tuple(punkt.tokenize(t))
         assert sentences(t) == expected, repr(t)
+        spans = list(punkt.span_tokenize(t))
+        assert sentences._spans(t) == spans, repr(t)
+        if t.strip():  # clean_text's D10 shortcut: a line with a non-space character has a sentence
+            assert expected, repr(t)
         for k in range(0, 5):  # the early-exit count behind D10's minimum
             assert sentences.has_at_least(t, k) == (len(expected) >= k), (repr(t), k)
+            if k:
+                assert sentences._spans(t, k) == spans[:k], (repr(t), k)
+
+
+def test_sentence_break_decisions_equal_punkt(sentences, data_dir):  # spec D10: Punkt's own decisions
+    """The port of `text_contains_sentbreak` on candidate contexts built from the model's own abbreviations,
+    collocations, sentence starters and orthographic contexts (every branch of the second pass)."""
+    import random
+
+    from nltk.tokenize import PunktTokenizer
+
+    punkt = PunktTokenizer("english")
+    params = punkt._params
+    abbrev, colloc = sorted(params.abbrev_types), sorted(params.collocations)
+    starters, ortho = sorted(params.sent_starters), sorted(params.ortho_context)
+    words = ["the", "The", "it", "I", "J", "a", "A", "1", "12", "3.5", "1,000", "-2", "x_y", "_", "caf\u00e9",
+             "\u00c9t\u00e9", "--", "...", "..", "a-b", "e.g", "U.S", "Mr", "No", "no", "(", ")", "\"", "'", ",", ";",
+             ":", "!", "?", ".", "\u201c", "\u201d", "2nd", "III", "\u0660", "\u00b2"]
+    rng = random.Random(0)
+
+    def word() -> str:
+        r = rng.random()
+        w = (rng.choice(abbrev) if r < 0.2 else rng.choice(rng.choice(colloc)) if r < 0.35 else
+             rng.choice(starters) if r < 0.5 else rng.choice(ortho) if r < 0.65 else rng.choice(words))
+        c = rng.random()
+        return w.capitalize() if c < 0.2 else w.upper() if c < 0.25 else w
+
+    ends = [".", ".", ".", "?", "!", "..", "...", ".\"", ".)", "", ".'", "!)", "?\u201d", ". . ."]
+    seps = [" ", " ", "  ", "\n", "\n\n", "\t", " \n ", ""]
+    n_true = 0
+    for _ in range(30000):
+        ctx = "".join(word() + rng.choice(ends) + rng.choice(seps) for _ in range(rng.randint(1, 4)))
+        want = punkt.text_contains_sentbreak(ctx)
+        assert sentences._contains_break_port(ctx) == want, repr(ctx)
+        n_true += want
+    assert 5000 < n_true < 25000
 
 
 @pytest.mark.parametrize("inline", [True, False])
@@ -131,15 +179,19 @@ def test_badword_matcher_equals_the_regex(badwords, inline):  # spec D11 (inline
 
     m = BadwordMatcher(badwords, inline=inline)
     rng = random.Random(1)
-    fillers = ["the", "grass", "class", "as", "x", "2", "on", "me", "my", "a", "of", "to", "\u00e9t\u00e9", "caf\u00e9", "Grass", "THE", "x_y", "a1b"]
+    fillers = ["the", "grass", "class", "as", "x", "2", "on", "me", "my", "a", "of", "to", "\u00e9t\u00e9", "caf\u00e9", "Grass", "THE", "x_y", "a1b",
+               "Girl", "ON", "Two", "GIRLS", "Cup", "One", "S", "M"]  # upper case: search_lower lower-cases
     seps = [" ", "  ", ",", ".", "-", "_", "&", "'", "\t", "\u00a0", "", "1", "\u2019", "\U0001f595"]
     n_hits = 0
     for i in range(6000):
         parts = [rng.choice(badwords) if rng.random() < 0.15 else rng.choice(fillers) for _ in range(rng.randint(1, 8))]
+        if rng.random() < 0.2:
+            parts = [p.upper() if rng.random() < 0.5 else p for p in parts]
         text = "".join(p + rng.choice(seps) for p in parts)
         if rng.random() < 0.3:
             text = text.strip()
         want = m.reference.search(text) is not None
         assert m.search(text) == want, repr(text)
+        assert m.search_lower(text) == (m.reference.search(text.lower()) is not None), repr(text)  # D15's use
         n_hits += want
     assert 500 < n_hits < 5500  # both verdicts well represented

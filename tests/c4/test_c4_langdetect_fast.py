@@ -267,10 +267,13 @@ def test_ngram_extraction_is_langdetects(detector, generated_corpus):
         wants.append(d._extract_ngrams())
         got = [names[i] for i in detector._ngram_ids(text).tolist()]
         assert got == wants[-1], text[:80]
-    # the same, all texts in one block (the block mixes ASCII texts and others)
-    block = detector._extract([detector._prepare(t) for t in texts])
-    for text, want, ids in zip(texts, wants, block):
-        assert [names[i] for i in ids.tolist()] == want, text[:80]
+    # the same, all texts in one block (the block mixes ASCII texts and others): split into its ASCII and other
+    # texts (`_extract`), and all of them down the general path at once (`_extract_joined`)
+    prepared = [detector._prepare(t) for t in texts]
+    assert any(t.isascii() for t in prepared) and not all(t.isascii() for t in prepared)
+    for block in (detector._extract(prepared), detector._extract_joined(prepared)):
+        for text, want, ids in zip(texts, wants, block):
+            assert [names[i] for i in ids.tolist()] == want, text[:80]
     # and every n-gram through the tables for non-ASCII text; random keys find exactly the n-grams they name
     ci = detector._char_index
     expect = {}

@@ -115,3 +115,47 @@ def test_decide_url_compares_whole_long_timestamps():  # spec D7: a body line `W
     r = np.array([(k("a"), prefix, 1), (k("a"), prefix, 2)], dtype=P.URL_DTYPE)
     assert P.decide_url(r).tolist() == [1, 0]  # prefix only: a tie, first seen wins
     assert P.decide_url(r, {1: prefix + b"a", 2: prefix + b"b"}).tolist() == [0, 1]  # whole strings: "b" wins
+
+
+def test_bytes_order_is_np_unique_rank():  # the dense bytewise rank behind D7's timestamps and D12/D13's URL md5
+    rng = np.random.default_rng(0)
+    for dtype in ("V16", "S64", "S5", "V3", "S8"):
+        size = np.dtype(dtype).itemsize
+        for n in (0, 1, 2, 7, 500):
+            for high in (3, 256):  # many ties, then mostly distinct values
+                raw = rng.integers(0, high, (n, size), dtype=np.uint8)
+                values = raw.view(dtype).reshape(-1) if n else np.zeros(0, dtype)
+                want = (np.unique(raw, axis=0, return_inverse=True)[1].reshape(-1) if n else np.zeros(0)).tolist()
+                assert P._bytes_order(values).tolist() == want, (dtype, n, high)
+
+
+@pytest.mark.parametrize("dtype", [P.URL_DTYPE, P.LINE_DTYPE, P.WINDOW_DTYPE])
+def test_key_writer_packs_records_as_numpy_does(tmp_path, dtype):
+    """KeyWriter packs records with a struct and sorts them into buckets when it spills: the same bytes and
+    order as numpy arrays of the records, bucket by bucket; add_keys equals add per key."""
+    rng = np.random.default_rng(1)
+
+    def field(name):
+        f = dtype.fields[name][0]
+        if f.kind == "V":
+            return bytes(rng.integers(0, 256, f.itemsize, dtype=np.uint8))
+        if f.kind == "S":
+            return bytes(rng.integers(1, 256, int(rng.integers(0, f.itemsize + 1)), dtype=np.uint8))
+        return int(rng.integers(0, 2**31))
+
+    recs = [tuple(field(n) for n in dtype.names) for _ in range(300)]
+    assert P._record_struct(dtype).pack(*recs[0]) == np.array([recs[0]], dtype=dtype).tobytes()
+    with P.KeyWriter(tmp_path / "a", dtype, num_buckets=3, chunk_records=64) as w:
+        buckets = [w.add(r) for r in recs]
+    with P.KeyWriter(tmp_path / "b", dtype, num_buckets=3, chunk_records=64) as w:
+        for i in range(0, len(recs), 10):  # runs of keys sharing the rest of the record
+            group = recs[i:i + 10]
+            w.add_keys([r[0] for r in group], group[0][1:])
+    grouped = [(r[0], *recs[i - i % 10][1:]) for i, r in enumerate(recs)]
+    for name, expect in (("a", recs), ("b", grouped)):
+        f = P.KeyFile(tmp_path / name, dtype)
+        for b in range(3):
+            want = np.array([r for r, bb in zip(expect, buckets) if bb == b], dtype=dtype)
+            assert f.bucket(b).tobytes() == want.tobytes()
+        assert f.bucket_counts(3).tolist() == [buckets.count(b) for b in range(3)]
+    assert buckets == [P.bucket_of(r[0], 3) for r in recs]

@@ -252,3 +252,42 @@ def test_list_variants_filter_by_their_lists(wet_dir, data_dir, tmp_path, varian
         assert all(webtext.keep(p.url, urls) for p in kept)
     full = {p.url for p in pipeline.build(_wet_files(wet_dir), Options(), data_dir, num_shards=2).train}
     assert {p.url for p in res.train} < full  # a strict subset of C4's pages (same rules after the filter)
+
+
+@pytest.mark.parametrize("level", [0, 1])  # build()'s temporary work folder; the DAG's jobs
+def test_intermediate_page_files_round_trip_and_reject_bad_files(tmp_path, level):
+    """The pages between passes (shard.PageWriter/read_pages): every field, order and URL key come back; a file
+    that is not one, is truncated or is corrupt raises ValueError naming it instead of yielding wrong pages."""
+    import gzip
+    import hashlib
+
+    from t5repro.c4.shard import PAGES_MAGIC, PageWriter, page_json, read_pages
+
+    text = "line one.\nline \u201ctwo\u201d \\ \" \t\x00 \U0001f600"
+    pages = [Page(url=f"http://ex.org/{i}?q=\u00e9", text=text * (i % 7),
+                  timestamp="2019-04-20T10:00:00Z" if i % 3 else "", content_type="text/plain",
+                  content_length=str(i)) for i in range(300)]
+    pages.append(Page(url="http://big.org/", text="x" * 3_000_000))  # larger than a read chunk
+    keys = [hashlib.md5(str(i).encode()).digest() for i in range(len(pages))]
+    path = tmp_path / "pages.bin.gz"
+    w = PageWriter(path, level)
+    for i, (p, k) in enumerate(zip(pages, keys)):
+        w.write(p, (7 << 40) + i, k)
+    w.close()
+    back = list(read_pages(path))
+    assert [(p.url, p.text, p.timestamp, p.content_type, p.content_length) for p, _, _ in back] == \
+        [(p.url, p.text, p.timestamp, p.content_type, p.content_length) for p in pages]
+    assert [o for _, o, _ in back] == [(7 << 40) + i for i in range(len(pages))]
+    assert [k for _, _, k in back] == keys
+    for p in pages[:50]:  # the output lines: json.dumps of the D17 record, byte for byte
+        assert page_json(p) == json.dumps(p.record(), ensure_ascii=False)
+
+    raw = gzip.decompress(path.read_bytes())
+    bad = {"not_ours.gz": gzip.compress(b'{"url": "x"}\n'), "cut_record.gz": gzip.compress(raw[:len(raw) // 2]),
+           "cut_gzip.gz": path.read_bytes()[:5000], "not_gzip.gz": b"plain bytes, no gzip",
+           "not_utf8.gz": gzip.compress(raw.replace("\u201c".encode(), b"\xff\xfe\xfd", 1))}
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=name):
+            list(read_pages(tmp_path / name))
+    assert raw.startswith(PAGES_MAGIC)

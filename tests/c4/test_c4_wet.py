@@ -150,3 +150,75 @@ def test_lines_do_not_depend_on_gzip_member_boundaries(tmp_path, good):
     split_mid_char.write_bytes(gzip.compress(text[:cut]) + gzip.compress(text[cut:]))
     assert list(iter_wet_lines(one)) == list(iter_wet_lines(_write(tmp_path / "..", good)))
     assert any("M\u00f6re text" in line for line in iter_wet_lines(split_mid_char))
+
+
+def _split_pages_line_by_line(lines, counters, require_timestamp=False):
+    """The D3/D4 loop written plainly, one line at a time (the oracle for split_page_batches)."""
+    from t5repro.c4.wet import METADATA_PREFIXES, PAGE_DELIMITER, Page
+
+    captures = (("WARC-Target-URI:", "url"), ("WARC-Date:", "timestamp"), ("Content-Type:", "content_type"),
+                ("Content-Length:", "content_length"))
+    pages, state = [], None
+
+    def finish():
+        if state is None:
+            return
+        if not state["url"]:
+            reason = "page-filtered-nourl"
+        elif not state["content"]:
+            reason = "page-filtered-nocontent"
+        elif require_timestamp and not state["timestamp"]:
+            reason = "page-filtered-notimestamp"
+        else:
+            counters["page-emitted"] += 1
+            pages.append(Page(url=state["url"], text="\n".join(state["content"]), timestamp=state["timestamp"],
+                              content_type=state["content_type"], content_length=state["content_length"]))
+            return
+        counters[reason] += 1
+
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if line == PAGE_DELIMITER:
+            finish()
+            state = {"url": "", "timestamp": "", "content_type": "", "content_length": "", "content": []}
+        if state is None:
+            raise WetFormatError("text before the first record")
+        for prefix, name in captures:
+            if line.startswith(prefix):
+                state[name] = line[len(prefix):].strip()
+        if not line.startswith(METADATA_PREFIXES):
+            state["content"].append(line)
+    finish()
+    return pages
+
+
+def test_batched_line_splitting_equals_the_line_loop():  # spec D3/D4 in batches (gzip members) of any size
+    import random
+
+    from t5repro.c4.wet import split_page_batches, split_newlines
+
+    rng = random.Random(3)
+    pieces = HEADER + ["Text here.", "  padded  ", "", " ", "\t", "WARC/1.0", " WARC/1.0 ", "WARC-Date:",
+                       "WARC-Date: x", "WARC-Target-URI:  http://c.org/ ", "Content-Length:7", "Content-Type:", "CONTENT-x", "Content-",
+                       "WARCish", "WARC-Target-URI-ish: v", "Content-Type-x: y", "\u2028", "\x1c", "caf\u00e9.", "a:b",
+                       "WARC-Date:: two colons", "Contents", "W"]
+    for _ in range(3000):
+        lines = (["WARC/1.0"] if rng.random() < 0.9 else []) + [rng.choice(pieces) for _ in range(rng.randint(0, 30))]
+        cuts = sorted(rng.sample(range(len(lines) + 1), rng.randint(0, min(4, len(lines) + 1))))
+        batches = [lines[a:b] for a, b in zip([0] + cuts, cuts + [len(lines)])]
+        want_c, got_c = Counter(), Counter()
+        require_timestamp = rng.random() < 0.5
+        try:
+            want = _split_pages_line_by_line(lines, want_c, require_timestamp)
+        except WetFormatError:
+            with pytest.raises(WetFormatError):
+                list(split_page_batches(batches, got_c, require_timestamp=require_timestamp))
+            continue
+        got = list(split_page_batches(batches, got_c, require_timestamp=require_timestamp))
+        assert [(p.url, p.text, p.timestamp, p.content_type, p.content_length) for p in got] == \
+            [(p.url, p.text, p.timestamp, p.content_type, p.content_length) for p in want], lines
+        assert +got_c == +want_c
+    for text in ["", "a", "a\r\nb", "a\rb\nc", "\r\r\n\n\r", "x\r", "\ny\r\n", "a\u2028b\x0bc\x1cd\x85e"]:
+        assert split_newlines(text) == re.split(r"\r\n|\r|\n", text), repr(text)

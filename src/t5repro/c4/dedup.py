@@ -133,6 +133,15 @@ def line_key_bytes(line: str, unicode_lower: bool) -> bytes:
     return hashlib.md5(line.lower().encode("utf-8") if unicode_lower else line.encode("utf-8").lower()).digest()
 
 
+def line_keys_bytes(lines: Iterable[str], unicode_lower: bool) -> list[bytes]:
+    """`[line_key_bytes(line, unicode_lower) for line in lines]`, without a call per line (every line of every
+    page goes through this twice, in the clean and the finish pass)."""
+    md5 = hashlib.md5
+    if unicode_lower:
+        return [md5(line.strip().lower().encode("utf-8")).digest() for line in lines]
+    return [md5(line.strip().encode("utf-8").lower()).digest() for line in lines]
+
+
 def window_key(window: tuple[str, ...]) -> bytes:
     """Spec D12: the 16-byte key of a lower-cased sentence window; "\n" cannot occur inside a line's sentences."""
     return hashlib.md5("\n".join(window).encode("utf-8")).digest()

@@ -35,8 +35,8 @@ How each part stays exact:
   does one iteration for every slot, `prob *= weight + table[ngram]` in float64 like langdetect; every 5th iteration
   of a trial normalises with a left-to-right sum (`np.add.reduce` over the non-contiguous axis, checked against
   Python's `sum` at import) and tests `maxp > 0.99999 or i >= 1000`; `langprob += prob / 7` after each trial. The
-  last few pages of a batch finish in plain Python floats (langdetect's own loop). The result keeps probabilities
-  > 0.1, sorted descending with a stable sort (`Detector._sort_probability`).
+  last few pages of a batch finish one at a time (langdetect's own loop, on one float64 row; the sum is Python's).
+  The result keeps probabilities > 0.1, sorted descending with a stable sort (`Detector._sort_probability`).
 
 Anything that is not a `str` goes to langdetect itself (which raises what it raises). Nothing is kept between calls
 but read-only tables and the shared random stream.
@@ -76,7 +76,7 @@ _SLOTS = 1024
 _REFILL_EVERY = 8
 _CHUNK = 1024
 _ROW_CAP = _CHUNK + 4 * _REFILL_EVERY
-_SCALAR_TAIL = 6  # at most this many pages left: finish them one by one in Python
+_SCALAR_TAIL = 6  # at most this many pages left: finish them one by one
 _EXTRACT_BLOCK = 128  # texts whose n-grams are extracted together
 _HASH_BITS = 19  # hash table of the 2- and 3-grams: 2**19 slots
 _CHAR_BITS = 12  # a character of the profiles as a 12-bit index
@@ -346,6 +346,19 @@ class FastLangDetect:
         return text
 
     def _extract(self, texts: list[str]) -> list[np.ndarray]:
+        """`_extract_joined` for the ASCII texts and for the others separately (a text's n-grams depend on it alone),
+        so that one non-ASCII page does not send its whole block down the slower general path."""
+        ascii_ = [t.isascii() for t in texts]
+        if all(ascii_) or not any(ascii_):
+            return self._extract_joined(texts)
+        out: list[np.ndarray] = [None] * len(texts)  # type: ignore[list-item]
+        for flag in (True, False):
+            group = [i for i, a in enumerate(ascii_) if a is flag]
+            for i, ids in zip(group, self._extract_joined([texts[i] for i in group])):
+                out[i] = ids
+        return out
+
+    def _extract_joined(self, texts: list[str]) -> list[np.ndarray]:
         """Detector.cleaning_text and _extract_ngrams for prepared texts, all at once: int32 row ids into the profile
         table, in langdetect's order (`choice` indexes into the list).
 
@@ -491,7 +504,7 @@ class FastLangDetect:
         next `choice` draws (table rows and stream positions) precomputed from the shared stream. One step is one
         iteration of every slot. A page that has done its 7 trials frees its slot; every R steps the free slots
         take the next pages (extracted only then) and rows running short of draws are refilled. When only a few
-        pages are left they are finished one by one with Python floats, as langdetect does.
+        pages are left they are finished one by one, iteration by iteration, as langdetect does.
         """
         nlang = self._nlang
         table = self._table
@@ -592,15 +605,17 @@ class FastLangDetect:
             return (_ALPHA_DEFAULT + g * _ALPHA_WIDTH) / _BASE_FREQ
 
         def finish_scalar(s: int) -> list[float]:
-            """Run slot s to its end one iteration at a time with Python floats (langdetect's own loop)."""
-            pr = prob[s].tolist()
-            lp = langprob[s].tolist()
+            """Run slot s to its end one iteration at a time (langdetect's own loop), on one row of float64: numpy's
+            elementwise multiply, add and divide round exactly as Python floats do; the sum is Python's sum()."""
+            pr = prob[s].copy()
+            lp = langprob[s].copy()
             w = float(wfull[s, 0])
             i = int(it[s])
             t = int(trial[s])
-            rows: dict[int, list[float]] = {}
+            rows: dict[int, np.ndarray] = {}  # weight + table row, for this trial's weight
             j, c = int(idx[s]), int(cnt[s])
             draws = G[s, :c].tolist()
+            mul = np.multiply
             while True:
                 if j >= c:
                     idx[s] = j
@@ -611,18 +626,18 @@ class FastLangDetect:
                 j += 1
                 row = rows.get(g)
                 if row is None:
-                    row = rows[g] = table[g].tolist()
-                pr = [q * (w + x) for q, x in zip(pr, row)]
+                    row = rows[g] = table[g] + w
+                mul(pr, row, out=pr)  # prob[k] *= weight + lang_prob_map[k]
                 if i % 5 == 0:
-                    sump = sum(pr)
-                    pr = [q / sump for q in pr]
-                    if max(pr) > _CONV_THRESHOLD or i >= _ITERATION_LIMIT:
-                        lp = [a + q / _N_TRIAL for a, q in zip(lp, pr)]
+                    pr /= sum(pr.tolist())
+                    if pr.max() > _CONV_THRESHOLD or i >= _ITERATION_LIMIT:
+                        lp += pr / _N_TRIAL
                         t += 1
                         if t == _N_TRIAL:
-                            return lp
-                        pr = [init_prob] * nlang
+                            return lp.tolist()
+                        pr = np.full(nlang, init_prob)
                         i = 0
+                        rows = {}
                         if t == 1:
                             w = (_ALPHA_DEFAULT + gauss1 * _ALPHA_WIDTH) / _BASE_FREQ
                         elif t & 1:
@@ -660,7 +675,7 @@ class FastLangDetect:
             k = len(sel)
             if k:
                 seln = sel if k > 1 else np.repeat(sel, 2)  # (a single column would be summed pairwise)
-                subT = prob[seln].T.copy()  # (nlang, k), C order
+                subT = prob.take(seln, axis=0).T.copy()  # (nlang, k), C order
                 subT /= seqsum(subT)
                 prob[seln] = subT.T
                 conv = np.maximum.reduce(subT, axis=0) > _CONV_THRESHOLD
@@ -700,9 +715,9 @@ class FastLangDetect:
                         inside = (A[ev[:, None], np.minimum(cols, CAP - 1)] < lim[:, None]) & (cols < cnt[ev][:, None])
                         j = i0 + np.count_nonzero(inside, axis=1)
                         idx[ev] = j
-                        for s, l in zip(ev.tolist(), lim.tolist()):
-                            if cnt[s] - idx[s] <= R + 1:
-                                fill(s, max(int(A[s, cnt[s] - 1]) + 1, l))
+                        short = np.flatnonzero(cnt[ev] - j <= R + 1)  # rows running short of draws
+                        for s, l in zip(ev[short].tolist(), lim[short].tolist()):
+                            fill(s, max(int(A[s, cnt[s] - 1]) + 1, l))
                 if not all_more:
                     finished = done[~more]
                     for s in finished.tolist():

@@ -166,12 +166,12 @@ def _webtext_filter(opts: Options, inputs: Inputs) -> Callable[[str], bool] | No
 
 # ---------------------------------------------------------------------------------------------- passes
 def parse(wet_files: Sequence[Path], out_dir: Path, opts: Options, shard: int, inputs: Inputs,
-          download_skipped: Sequence[dict] = ()) -> None:
+          download_skipped: Sequence[dict] = (), pages_level: int = shard_lib.PAGES_LEVEL) -> None:
     popts = shard_lib.ParseOptions(
         variant=opts.variant, shard=shard, max_page_chars=opts.max_page_chars,
         require_timestamp=opts.mode == "tfds310", num_buckets=opts.num_buckets, on_bad_wet=opts.on_bad_wet,
         max_bad_wet_fraction=opts.max_bad_wet_fraction, known_corrupt=known_corrupt_names(),
-        domain_on_normalized_url=opts.mode == "tfds310")
+        domain_on_normalized_url=opts.mode == "tfds310", pages_level=pages_level)
     with io_lib.atomic_dir(out_dir) as tmp:
         shard_lib.parse_shard(wet_files, tmp, popts, _domain_filter(opts, inputs), download_skipped)
 
@@ -187,11 +187,11 @@ def resolve(kind: str, shard_dirs: Sequence[Path], out_dir: Path, opts: Options,
 
 
 def clean(parse_dir: Path, url_parts: Sequence[Path], out_dir: Path, opts: Options, shard: int,
-          inputs: Inputs) -> None:
+          inputs: Inputs, pages_level: int = shard_lib.PAGES_LEVEL) -> None:
     copts = shard_lib.CleanPassOptions(
         variant=opts.variant, shard=shard, clean=opts.clean, check_long_words=opts.mode != "paper",
         dedup=opts.dedup, line_key_unicode=opts.line_dedup_v3, url_id_raw=opts.line_dedup_v3,
-        num_buckets=opts.num_buckets, num_parts=opts.resolve_parts)
+        num_buckets=opts.num_buckets, num_parts=opts.resolve_parts, pages_level=pages_level)
     clean_opts = None
     if opts.clean:
         inline = badwords_lib.BadwordMatcher(resources.load_badwords(inputs.data_dir), inline=True) \
@@ -325,18 +325,20 @@ def _read_output(path: Path) -> list[Page]:
 
 
 def build_into(wet_files: Sequence[Path], out_dir: Path, opts: Options, inputs: Inputs, *, num_shards: int,
-               work_dir: Path, dumps: Sequence[str] = ()) -> dict:
-    """Every pass of every shard, one after the other, in this process; the same code the DAG runs."""
+               work_dir: Path, dumps: Sequence[str] = (), pages_level: int = shard_lib.PAGES_LEVEL) -> dict:
+    """Every pass of every shard, one after the other, in this process; the same code the DAG runs.
+
+    pages_level: gzip level of the page files between passes (0 where work_dir is thrown away afterwards)."""
     shards = split_files(wet_files, num_shards)
     w = Path(work_dir)
     parse_dirs, clean_dirs, finish_dirs = (work_dirs(w, stage, num_shards) for stage in ("parse", "clean", "finish"))
     url_parts, dedup_parts = (work_dirs(w, kind, opts.resolve_parts) for kind in ("url", "dedup"))
     for s, files in enumerate(shards):
-        parse(files, parse_dirs[s], opts, s, inputs)
+        parse(files, parse_dirs[s], opts, s, inputs, pages_level=pages_level)
     for p, d in enumerate(url_parts):
         resolve("url", parse_dirs, d, opts, p)
     for s in range(num_shards):
-        clean(parse_dirs[s], url_parts, clean_dirs[s], opts, s, inputs)
+        clean(parse_dirs[s], url_parts, clean_dirs[s], opts, s, inputs, pages_level=pages_level)
     if opts.dedup:
         for p, d in enumerate(dedup_parts):
             resolve("dedup", clean_dirs, d, opts, p)
@@ -346,13 +348,17 @@ def build_into(wet_files: Sequence[Path], out_dir: Path, opts: Options, inputs: 
 
 
 def build(wet_files: Sequence[Path], opts: Options, data_dir: str | Path, *, num_shards: int = 1,
-          realnews_domains: Path | None = None, openwebtext: Path | None = None) -> Result:
-    """Build a variant from WET files in a temporary folder and return its pages (tests, benchmarks)."""
+          realnews_domains: Path | None = None, openwebtext: Path | None = None, pages_level: int = 0) -> Result:
+    """Build a variant from WET files in a temporary folder and return its pages (tests, benchmarks).
+
+    The work folder is deleted on return, so the page files between passes are stored, not compressed
+    (`pages_level`; the DAG's jobs keep theirs, at shard.PAGES_LEVEL)."""
     inputs = Inputs(Path(data_dir), realnews_domains, openwebtext)
     res = Result()
     with tempfile.TemporaryDirectory(prefix="t5repro-c4-") as tmp:
         out = Path(tmp) / "out"
-        res.summary = build_into(wet_files, out, opts, inputs, num_shards=num_shards, work_dir=Path(tmp) / "work")
+        res.summary = build_into(wet_files, out, opts, inputs, num_shards=num_shards, work_dir=Path(tmp) / "work",
+                                 pages_level=pages_level)
         for lang in opts.languages:
             res.by_language[lang] = {
                 split: [p for s in range(num_shards) for p in _read_output(out / output_name(opts, lang, split, s,
@@ -465,7 +471,9 @@ def run(cfg: DictConfig) -> None:
     work = config_lib.select(cfg, "io.c4_work")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".c4-work-", dir=out.parent) as tmp:
+        # a temporary work folder (no io.c4_work) is deleted at the end: its page files need no compression
         summary = build_into(files, out, opts, _inputs(cfg), num_shards=num_shards,
-                             work_dir=Path(str(work)) if work else Path(tmp), dumps=list(cfg.c4.dumps or []))
+                             work_dir=Path(str(work)) if work else Path(tmp), dumps=list(cfg.c4.dumps or []),
+                             pages_level=shard_lib.PAGES_LEVEL if work else 0)
     _log_summary(opts, out, summary)
     logger.info("c4 done in %.1f s", time.monotonic() - start)

@@ -15,56 +15,136 @@ import gzip
 import io
 import json
 import logging
+import struct
+import zlib
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from t5repro import log as log_lib
 from t5repro.c4 import partition as part_lib
 from t5repro.c4.clean import CleanOptions, clean_page
-from t5repro.c4.dedup import MIN_NUM_SENTENCES, line_key_bytes, normalize_url, window_keys
+from t5repro.c4.dedup import MIN_NUM_SENTENCES, line_keys_bytes, normalize_url, window_keys
 from t5repro.c4.resources import SentenceSplitter
 from t5repro.c4.stats import Drop
 from t5repro.c4.wet import Page, WetFormatError, read_wet_file
 
 logger = logging.getLogger(__name__)
 
-PAGES_FILE = "pages.jsonl.gz"
+PAGES_FILE = "pages.bin.gz"  # the pages between passes (PageWriter / read_pages)
 STATS_FILE = "stats.csv"
 ORDER_SHIFT = 40  # pages per shard < 2^40
 BATCH = 1024  # pages per language-detection batch (langdetect_fast reaches full speed at ~1,000)
 
 
 # ---------------------------------------------------------------------------------------------- pages io
-class PageWriter:
-    """Pages (with their `order`) as gzip'd JSON lines; level 1: intermediate files are read once."""
+_json_str = json.encoder.encode_basestring  # json.dumps(str, ensure_ascii=False), the C version where available
 
-    def __init__(self, path: Path):
+
+def page_json(page: Page, order: int | None = None) -> str:
+    """`json.dumps(rec, ensure_ascii=False)` of `page.record()` (+ `"order"`), byte for byte.
+
+    Written by hand because it runs for every page in every pass: `json.dumps` builds an encoder per call (any
+    non-default argument does), and the record dict first; here the five strings go through the same C string
+    encoder that `json.dumps` uses, between the same keys and separators. Other field types go to `json.dumps`.
+    """
+    url, text, ts, ct, cl = page.url, page.text, page.timestamp, page.content_type, page.content_length
+    if type(url) is str and type(text) is str and type(ts) is str and type(ct) is str and type(cl) is str:
+        head = (f'{{"url": {_json_str(url)}, "text": {_json_str(text)}, "timestamp": {_json_str(ts)}, '
+                f'"content-type": {_json_str(ct)}, "content-length": {_json_str(cl)}')
+        if order is None:
+            return head + "}"
+        if type(order) is int:
+            return f'{head}, "order": {order}}}'
+    rec = page.record()
+    if order is not None:
+        rec["order"] = order
+    return json.dumps(rec, ensure_ascii=False)
+
+
+# The pages between two passes of a shard: internal files, written once and read once by the next pass. Not JSON
+# (the output format): JSON's escaping and parsing of every page text, twice per page, cost as much as their
+# compression. A file is gzip (`PAGES_LEVEL` by default) of the magic line, then per page a header -- `order` (int64), the
+# page's URL key (16 bytes: md5 of the normalised URL, computed once in the parse pass and used by D7 and D16),
+# the UTF-8 sizes of url, text, timestamp, content-type, content-length (uint32 each), little-endian -- and
+# those five UTF-8 strings.
+PAGES_MAGIC = b"t5repro c4 pages v2\n"
+# gzip level of the page files: 1 (they are read once) where the work folder persists (the DAG's jobs, where a
+# dump's pages would otherwise fill ~4x the disk); the one-process build in a temporary folder stores them (0).
+PAGES_LEVEL = 1
+_PAGE_HEADER = struct.Struct("<q16s5I")
+_WRITE_CHUNK = 1 << 20  # bytes handed to gzip at a time
+_READ_CHUNK = 1 << 20
+
+
+class PageWriter:
+    """Pages (with their `order` and URL key) in the intermediate format above, gzip at `level`."""
+
+    def __init__(self, path: Path, level: int = PAGES_LEVEL):
         self.path = path
-        self._raw = gzip.GzipFile(path, "wb", compresslevel=1, mtime=0)
-        self._f = io.TextIOWrapper(self._raw, encoding="utf-8")
+        self._raw = gzip.GzipFile(path, "wb", compresslevel=level, mtime=0)
+        self._raw.write(PAGES_MAGIC)
+        self._parts: list[bytes] = []
+        self._size = 0
         self.n = 0
 
-    def write(self, page: Page, order: int) -> None:
-        rec = page.record()
-        rec["order"] = order
-        self._f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    def write(self, page: Page, order: int, url_key: bytes) -> None:
+        fields = (page.url.encode("utf-8"), page.text.encode("utf-8"), page.timestamp.encode("utf-8"),
+                  page.content_type.encode("utf-8"), page.content_length.encode("utf-8"))
+        head = _PAGE_HEADER.pack(order, url_key, *map(len, fields))
+        self._parts.append(head)
+        self._parts.extend(fields)
+        self._size += len(head) + len(fields[0]) + len(fields[1]) + len(fields[2]) + len(fields[3]) + len(fields[4])
         self.n += 1
+        if self._size >= _WRITE_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._raw.write(b"".join(self._parts))
+        self._parts, self._size = [], 0
 
     def close(self) -> None:
-        self._f.close()
+        self._flush()
+        self._raw.close()
 
 
-def read_pages(path: Path) -> Iterator[tuple[Page, int]]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            try:
-                r = json.loads(line)
-                yield Page(url=r["url"], text=r["text"], timestamp=r["timestamp"], content_type=r["content-type"],
-                           content_length=r["content-length"]), int(r["order"])
-            except (json.JSONDecodeError, KeyError) as e:
-                raise ValueError(f"{path}:{i}: not a page record ({e})") from None
+def read_pages(path: Path) -> Iterator[tuple[Page, int, bytes]]:
+    """The (page, order, url key) records of a PageWriter file, streamed; a file that is not one, or is truncated or
+    corrupt, raises ValueError naming the file (and the record)."""
+    hs = _PAGE_HEADER.size
+    unpack = _PAGE_HEADER.unpack_from
+    i = 0
+    try:
+        with gzip.open(path, "rb") as f:
+            if f.read(len(PAGES_MAGIC)) != PAGES_MAGIC:
+                raise ValueError(f"{path}: not a c4 page file (no {PAGES_MAGIC!r} header)")
+            data, pos, eof = b"", 0, False
+            while True:
+                if pos + hs <= len(data):
+                    order, url_key, a, b, c, d, e = unpack(data, pos)
+                    end = pos + hs + a + b + c + d + e
+                    if end <= len(data):
+                        q = pos + hs
+                        try:
+                            page = Page(data[q:q + a].decode("utf-8"), data[q + a:q + a + b].decode("utf-8"),
+                                        data[q + a + b:q + a + b + c].decode("utf-8"),
+                                        data[q + a + b + c:end - e].decode("utf-8"), data[end - e:end].decode("utf-8"))
+                        except UnicodeDecodeError as err:
+                            raise ValueError(f"{path}: page record {i}: not utf-8 ({err})") from None
+                        yield page, order, url_key
+                        i += 1
+                        pos = end
+                        continue
+                if eof:
+                    if pos < len(data):
+                        raise ValueError(f"{path}: page record {i} truncated ({len(data) - pos} bytes at the end)")
+                    return
+                chunk = f.read(_READ_CHUNK)
+                eof = not chunk
+                data, pos = data[pos:] + chunk, 0
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{path}: corrupt or truncated page file after {i} records ({err})") from None
 
 
 # ---------------------------------------------------------------------------------------------- stats
@@ -73,26 +153,47 @@ def _utf8(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
+class StepCounts:
+    """The page and byte counts of one step; hot loops update the attributes directly."""
+
+    __slots__ = ("pages_in", "bytes_in", "pages_out", "bytes_out")
+
+    def __init__(self) -> None:
+        self.pages_in = self.bytes_in = self.pages_out = self.bytes_out = 0
+
+
 @dataclass
 class StepStats:
-    """Per-step counters of one shard (spec D24), written as long-format rows variant,shard,step,counter,value."""
+    """Per-step counters of one shard (spec D24), written as long-format rows variant,shard,step,counter,value.
+
+    `page_in`/`page_out` take the page's UTF-8 size when the caller has it (a page passes several steps
+    unchanged: its size is computed once); `counts(step)` gives a loop the step's page and byte counters.
+    """
 
     variant: str
     shard: int
     rows: dict[tuple[str, str], int] = field(default_factory=dict)
+    steps: dict[str, StepCounts] = field(default_factory=dict)
 
     def add(self, step: str, counter: str, value: int = 1) -> None:
         self.rows[(step, counter)] = self.rows.get((step, counter), 0) + int(value)
 
-    def page_in(self, step: str, page: Page) -> None:
-        rows = self.rows
-        rows[(step, "pages_in")] = rows.get((step, "pages_in"), 0) + 1
-        rows[(step, "bytes_in")] = rows.get((step, "bytes_in"), 0) + _utf8(page.text)
+    def counts(self, step: str) -> StepCounts:
+        c = self.steps.get(step)
+        if c is None:
+            self.open_step(step)
+            c = self.steps[step] = StepCounts()
+        return c
 
-    def page_out(self, step: str, page: Page) -> None:
-        rows = self.rows
-        rows[(step, "pages_out")] = rows.get((step, "pages_out"), 0) + 1
-        rows[(step, "bytes_out")] = rows.get((step, "bytes_out"), 0) + _utf8(page.text)
+    def page_in(self, step: str, page: Page, nbytes: int | None = None) -> None:
+        c = self.counts(step)
+        c.pages_in += 1
+        c.bytes_in += _utf8(page.text) if nbytes is None else nbytes
+
+    def page_out(self, step: str, page: Page, nbytes: int | None = None) -> None:
+        c = self.counts(step)
+        c.pages_out += 1
+        c.bytes_out += _utf8(page.text) if nbytes is None else nbytes
 
     def drop(self, step: str, reason: str) -> None:
         self.add(step, f"dropped/{reason}")
@@ -102,9 +203,17 @@ class StepStats:
         for c in ("pages_in", "pages_out", "bytes_in", "bytes_out"):
             self.rows.setdefault((step, c), 0)
 
+    def totals(self) -> dict[tuple[str, str], int]:
+        """Every counter: `rows` plus the step counts."""
+        out = dict(self.rows)
+        for step, c in self.steps.items():
+            for name in ("pages_in", "pages_out", "bytes_in", "bytes_out"):
+                out[(step, name)] = out.get((step, name), 0) + getattr(c, name)
+        return out
+
     def as_rows(self) -> list[dict]:
         return [{"variant": self.variant, "shard": self.shard, "step": s, "counter": c, "value": v}
-                for (s, c), v in self.rows.items()]
+                for (s, c), v in self.totals().items()]
 
     def write(self, path: Path) -> None:
         from t5repro.c4 import stats_csv
@@ -129,20 +238,22 @@ class ParseOptions:
     max_bad_wet_fraction: float = 0.05
     known_corrupt: frozenset[str] = frozenset()
     domain_on_normalized_url: bool = False  # D6/D18: the raw URL in paper/tfds220, the normalised one in tfds310
+    pages_level: int = PAGES_LEVEL  # gzip level of pages.bin.gz
 
 
 def parse_shard(wet_files: Sequence[Path], out_dir: Path, opts: ParseOptions,
                 domain_filter: Callable[[str], bool] | None = None, download_skipped: Sequence[dict] = ()) -> dict:
-    """Pass 1: WET files -> pages.jsonl.gz (pages after D3-D5, D6) + URL keys; returns the skipped files
+    """Pass 1: WET files -> pages.bin.gz (pages after D3-D5, D6) + URL keys; returns the skipped files
     (those the download already left out are listed too, with their reason)."""
     stats = StepStats(opts.variant, opts.shard)
     for step in ("parse", "length") + (("domain",) if domain_filter else ()):
         stats.open_step(step)
+    c_parse, c_length = stats.counts("parse"), stats.counts("length")
     skipped: list[dict] = [dict(s, stage="download") for s in download_skipped]
     if skipped:
         stats.add("parse", "wet_files_skipped_at_download", len(skipped))
     order = opts.shard << ORDER_SHIFT
-    writer = PageWriter(out_dir / PAGES_FILE)
+    writer = PageWriter(out_dir / PAGES_FILE, opts.pages_level)
     long_timestamps: dict[str, str] = {}
     with part_lib.KeyWriter(out_dir / "urlkeys", part_lib.URL_DTYPE, opts.num_buckets) as keys:
         for path in log_lib.progress(wet_files, total=len(wet_files), desc=f"c4 parse shard {opts.shard}",
@@ -176,25 +287,31 @@ def parse_shard(wet_files: Sequence[Path], out_dir: Path, opts: ParseOptions,
                     stats.add("parse", "pages_in", counters[reason])
                     stats.add("parse", f"dropped/{reason}", counters[reason])
             for page in pages:
-                stats.page_in("parse", page)
-                stats.page_out("parse", page)
-                stats.page_in("length", page)
+                nbytes = _utf8(page.text)
+                c_parse.pages_in += 1
+                c_parse.bytes_in += nbytes
+                c_parse.pages_out += 1
+                c_parse.bytes_out += nbytes
+                c_length.pages_in += 1
+                c_length.bytes_in += nbytes
                 if len(page.text) > opts.max_page_chars:  # spec D5
                     stats.drop("length", "filtered-page-contenttoolong")
                     continue
-                stats.page_out("length", page)
+                c_length.pages_out += 1
+                c_length.bytes_out += nbytes
                 if domain_filter is not None:  # spec D6, raw URL, before URL dedup
-                    stats.page_in("domain", page)
+                    stats.page_in("domain", page, nbytes)
                     url = normalize_url(page.url) if opts.domain_on_normalized_url else page.url
                     if not domain_filter(url):
                         stats.drop("domain", "filtered-url-not-realnews-domain")
                         continue
-                    stats.page_out("domain", page)
-                writer.write(page, order)
+                    stats.page_out("domain", page, nbytes)
+                url_key = part_lib.md5(normalize_url(page.url))
+                writer.write(page, order, url_key)
                 ts = page.timestamp.encode("utf-8")
                 if len(ts) > part_lib.TIMESTAMP_BYTES:  # compared whole in the resolve (partition.decide_url)
                     long_timestamps[str(order)] = page.timestamp
-                keys.add((part_lib.md5(normalize_url(page.url)), ts[:part_lib.TIMESTAMP_BYTES], order))
+                keys.add((url_key, ts[:part_lib.TIMESTAMP_BYTES], order))
                 order += 1
     writer.close()
     (out_dir / "urlkeys" / part_lib.LONG_TIMESTAMPS_FILE).write_text(json.dumps(long_timestamps, ensure_ascii=False))
@@ -221,6 +338,7 @@ class CleanPassOptions:
     url_id_raw: bool = True  # D13: the page id is the raw URL in 3.1, the normalised URL in 2.x
     num_buckets: int = 2
     num_parts: int = 1
+    pages_level: int = PAGES_LEVEL  # gzip level of pages.bin.gz
 
 
 def _dedup_url_id(page: Page, raw: bool) -> bytes:
@@ -228,24 +346,21 @@ def _dedup_url_id(page: Page, raw: bool) -> bytes:
 
 
 def emit_dedup_keys(page: Page, opts: CleanPassOptions, sentences: SentenceSplitter,
-                    add: Callable[[tuple], int]) -> None:
-    """D12 step 1 / D13: one record per distinct key of the page, in order of first occurrence."""
+                    keys: part_lib.KeyWriter, url_key: bytes | None = None) -> None:
+    """D12 step 1 / D13: one record per distinct key of the page, in order of first occurrence (url_key: the
+    page's md5 of the normalised URL, if the caller has it)."""
     if opts.dedup == "line":
-        seen: set[bytes] = set()
-        url = _dedup_url_id(page, opts.url_id_raw)
-        for line in page.text.split("\n"):
-            k = line_key_bytes(line, opts.line_key_unicode)
-            if k not in seen:
-                seen.add(k)
-                add((k, url))
+        url = url_key if url_key is not None and not opts.url_id_raw else _dedup_url_id(page, opts.url_id_raw)
+        distinct = dict.fromkeys(line_keys_bytes(page.text.split("\n"), opts.line_key_unicode))  # in order
+        keys.add_keys(list(distinct), (url,))
     elif opts.dedup == "window":
         counts: dict[bytes, int] = {}
         for line in page.text.split("\n"):
             for _, _, key in window_keys(sentences(line)):
                 counts[key] = counts.get(key, 0) + 1
-        url = part_lib.md5(normalize_url(page.url))
+        url = url_key if url_key is not None else part_lib.md5(normalize_url(page.url))
         for key, c in counts.items():  # dicts keep first-occurrence order
-            add((key, url, c))
+            keys.add((key, url, c))
 
 
 def clean_shard(parse_dir: Path, url_parts: Sequence[Path], out_dir: Path, opts: CleanPassOptions,
@@ -256,38 +371,41 @@ def clean_shard(parse_dir: Path, url_parts: Sequence[Path], out_dir: Path, opts:
     steps = ("url_dedup",) + (("webtext",) if webtext_filter else ()) + (("clean",) if opts.clean else ())
     for step in steps:
         stats.open_step(step)
+    c_url = stats.counts("url_dedup")
     url_keys = part_lib.KeyFile(parse_dir / "urlkeys", part_lib.URL_DTYPE)
     decisions = part_lib.DecisionReader(url_parts, opts.shard, url_keys.bucket_counts(opts.num_buckets),
                                         opts.num_parts)
     line_counters: Counter = Counter()
-    writer = PageWriter(out_dir / PAGES_FILE)
+    writer = PageWriter(out_dir / PAGES_FILE, opts.pages_level)
     key_dtype = part_lib.WINDOW_DTYPE if opts.dedup == "window" else part_lib.LINE_DTYPE
     with part_lib.KeyWriter(out_dir / "dedupkeys", key_dtype, opts.num_buckets) as keys:
-        for page, order in log_lib.progress(read_pages(parse_dir / PAGES_FILE), desc=f"c4 clean shard {opts.shard}",
-                                            unit="page"):
-            stats.page_in("url_dedup", page)
-            key = part_lib.md5(normalize_url(page.url))
-            if not decisions.next(part_lib.bucket_of(key, opts.num_buckets)):
+        for page, order, url_key in log_lib.progress(read_pages(parse_dir / PAGES_FILE),
+                                                     desc=f"c4 clean shard {opts.shard}", unit="page"):
+            nbytes = _utf8(page.text)
+            c_url.pages_in += 1
+            c_url.bytes_in += nbytes
+            if not decisions.next_key(url_key):
                 stats.drop("url_dedup", "filtered-url-duplicate")
                 continue
-            stats.page_out("url_dedup", page)
+            c_url.pages_out += 1
+            c_url.bytes_out += nbytes
             if webtext_filter is not None:  # spec D8
-                stats.page_in("webtext", page)
+                stats.page_in("webtext", page, nbytes)
                 if not webtext_filter(normalize_url(page.url)):
                     stats.drop("webtext", "filtered-url-not-in-openwebtext")
                     continue
-                stats.page_out("webtext", page)
+                stats.page_out("webtext", page, nbytes)
             if opts.clean:
-                stats.page_in("clean", page)
+                stats.page_in("clean", page, nbytes)
                 out = clean_page(page, clean_opts, sentences, line_counters)
                 if isinstance(out, Drop):
                     stats.drop("clean", out.reason)
                     continue
                 page = out
                 stats.page_out("clean", page)
-            writer.write(page, order)
+            writer.write(page, order, url_key)
             if opts.dedup:
-                emit_dedup_keys(page, opts, sentences, keys.add)
+                emit_dedup_keys(page, opts, sentences, keys, url_key)
     writer.close()
     decisions.finish()
     _counts_to_lines(stats, "clean", line_counters)
@@ -314,27 +432,32 @@ class FinishOptions:
 def apply_line_dedup(page: Page, opts: FinishOptions, sentences: SentenceSplitter,
                      next_decision: Callable[[bytes], int], lines_out: Counter) -> Page | Drop:
     """D13: keep a line iff this page won its key (first occurrence only from 2.3.0); text not re-stripped."""
-    decided: dict[bytes, int] = {}
+    lines = page.text.split("\n")
+    keys = line_keys_bytes(lines, opts.line_key_unicode)
+    decided = dict.fromkeys(keys)  # the distinct keys in order of first occurrence, as emit_dedup_keys added them
+    for k in decided:
+        decided[k] = next_decision(k)
     seen: set[bytes] = set()
     new_lines = []
-    for line in page.text.split("\n"):
-        k = line_key_bytes(line, opts.line_key_unicode)
-        if k not in decided:
-            decided[k] = next_decision(k)
+    n_global = n_local = 0
+    for line, k in zip(lines, keys):
         if not decided[k]:
-            lines_out["filtered-lines-global_duplicate"] += 1
+            n_global += 1
         elif k in seen and not opts.keep_local_duplicates:
-            lines_out["filtered-lines-local_duplicate"] += 1
+            n_local += 1
         else:
-            lines_out["lines-kept"] += 1
             new_lines.append(line)
             seen.add(k)
+    for name, n in (("filtered-lines-global_duplicate", n_global), ("filtered-lines-local_duplicate", n_local),
+                    ("lines-kept", len(new_lines))):
+        if n:
+            lines_out[name] += n
     text = "\n".join(new_lines)
     if not text:
         return Drop("filtered-deduped_page-empty")
     if opts.min_num_sentences and not sentences.has_at_least(text, opts.min_num_sentences):
         return Drop("filtered-deduped_page-toofewsentences")
-    return replace(page, text=text)
+    return page.with_text(text)
 
 
 def apply_window_dedup(page: Page, opts: FinishOptions, sentences: SentenceSplitter,
@@ -367,12 +490,17 @@ def apply_window_dedup(page: Page, opts: FinishOptions, sentences: SentenceSplit
         total += len(keep)
     if total < opts.min_num_sentences:
         return Drop("filtered-deduped_page-toofewsentences")
-    return replace(page, text="\n".join(lines))
+    return page.with_text("\n".join(lines))
 
 
 def is_validation(url: str, one_in: int = 1000) -> bool:
     """Spec D16: validation iff int(md5(normalised url)) % 1000 == 0."""
-    return int.from_bytes(part_lib.md5(normalize_url(url)), "big") % one_in == 0
+    return is_validation_key(part_lib.md5(normalize_url(url)), one_in)
+
+
+def is_validation_key(url_key: bytes, one_in: int = 1000) -> bool:
+    """`is_validation` from the URL's key, md5(normalised url)."""
+    return int.from_bytes(url_key, "big") % one_in == 0
 
 
 def finish_shard(clean_dir: Path, dedup_parts: Sequence[Path] | None, out_dir: Path, opts: FinishOptions,
@@ -390,6 +518,10 @@ def finish_shard(clean_dir: Path, dedup_parts: Sequence[Path] | None, out_dir: P
         ("split",)
     for step in steps:
         stats.open_step(step)
+    c_lang, c_split = stats.counts("langid"), stats.counts("split")
+    c_bad = stats.counts("badwords") if opts.page_badwords else None
+    split_pages = {"train": 0, "validation": 0}  # -> split/pages_out/<split>, split/bytes_out/<split>
+    split_bytes = {"train": 0, "validation": 0}
     reader = None
     if opts.dedup:
         keys = part_lib.KeyFile(clean_dir / "dedupkeys",
@@ -404,9 +536,11 @@ def finish_shard(clean_dir: Path, dedup_parts: Sequence[Path] | None, out_dir: P
     texts = {k: io.TextIOWrapper(f, encoding="utf-8") for k, f in files.items()}
     counts = Counter()
 
-    def flush(batch: list[Page]) -> None:
-        for page, top in zip(batch, detect([p.text for p in batch])):
-            stats.page_in("langid", page)
+    def flush(batch: list[Page], url_keys: list[bytes]) -> None:
+        for page, url_key, top in zip(batch, url_keys, detect([p.text for p in batch])):
+            nbytes = _utf8(page.text)
+            c_lang.pages_in += 1
+            c_lang.bytes_in += nbytes
             if top is None:
                 stats.drop("langid", "langdetect-exception")
                 continue
@@ -418,45 +552,55 @@ def finish_shard(clean_dir: Path, dedup_parts: Sequence[Path] | None, out_dir: P
             if lang not in opts.languages:
                 stats.drop("langid", "page-filtered-ignoredlang")
                 continue
-            stats.page_out("langid", page)
+            c_lang.pages_out += 1
+            c_lang.bytes_out += nbytes
             if opts.page_badwords is not None:  # spec D15, after language id
-                stats.page_in("badwords", page)
+                c_bad.pages_in += 1
+                c_bad.bytes_in += nbytes
                 if isinstance(badword_page_filter(page, opts.page_badwords), Drop):
                     stats.drop("badwords", "filtered-page-badword")
                     continue
-                stats.page_out("badwords", page)
-            split = "validation" if is_validation(page.url, opts.validation_one_in) else "train"
-            stats.page_in("split", page)
-            stats.page_out("split", page)
-            stats.add("split", f"pages_out/{split}")
-            stats.add("split", f"bytes_out/{split}", _utf8(page.text))
-            texts[(lang, split)].write(json.dumps(page.record(), ensure_ascii=False) + "\n")
+                c_bad.pages_out += 1
+                c_bad.bytes_out += nbytes
+            split = "validation" if is_validation_key(url_key, opts.validation_one_in) else "train"
+            c_split.pages_in += 1
+            c_split.bytes_in += nbytes
+            c_split.pages_out += 1
+            c_split.bytes_out += nbytes
+            split_pages[split] += 1
+            split_bytes[split] += nbytes
+            texts[(lang, split)].write(page_json(page) + "\n")
             counts[f"{lang}.{split}"] += 1
 
     try:
         batch: list[Page] = []
-        for page, _ in log_lib.progress(read_pages(clean_dir / PAGES_FILE), desc=f"c4 finish shard {opts.shard}",
-                                        unit="page"):
+        url_keys: list[bytes] = []
+        for page, _, url_key in log_lib.progress(read_pages(clean_dir / PAGES_FILE),
+                                                 desc=f"c4 finish shard {opts.shard}", unit="page"):
             if reader is not None:
                 stats.page_in("dedup", page)
-                out = apply(page, opts, sentences,
-                            lambda k: reader.next(part_lib.bucket_of(k, opts.num_buckets)), lines_out)
+                out = apply(page, opts, sentences, reader.next_key, lines_out)
                 if isinstance(out, Drop):
                     stats.drop("dedup", out.reason)
                     continue
                 page = out
                 stats.page_out("dedup", page)
             batch.append(page)
+            url_keys.append(url_key)
             if len(batch) >= BATCH:
-                flush(batch)
-                batch = []
+                flush(batch, url_keys)
+                batch, url_keys = [], []
         if batch:
-            flush(batch)
+            flush(batch, url_keys)
     finally:
         for t in texts.values():
             t.close()
     if reader is not None:
         reader.finish()
+    for split in ("train", "validation"):
+        if split_pages[split]:
+            stats.add("split", f"pages_out/{split}", split_pages[split])
+            stats.add("split", f"bytes_out/{split}", split_bytes[split])
     _counts_to_lines(stats, "dedup", lines_out)
     stats.write(out_dir / STATS_FILE)
     return dict(counts)
