@@ -21,6 +21,8 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from t5repro.config import ConfigError
+
 logger = logging.getLogger(__name__)
 
 # TensorFlow only runs the input pipeline (seqio); the accelerator belongs to JAX. Without this, TF
@@ -93,8 +95,13 @@ def model_features(
     shuffle: bool = True,
     num_epochs: int | None = None,
     converter: seqio.FeatureConverter | None = None,
+    shard_info: seqio.ShardInfo | None = None,
 ) -> tf.data.Dataset:
     """Unbatched model features of a Task (D41 pipeline, then D49 packing and the converter, D50-D52).
+
+    `shard_info` (spec M85): read only this process's disjoint share of the split (`input_shard`); seqio
+    splits it by files when the source has at least `num_shards` of them, else by examples. Packing and
+    segment ids are then computed here, on the host, from the share alone.
 
     `converter` defaults to `EncDecFeatureConverter(pack=pack)`; a given one must agree with `pack`. This is
     `seqio.get_dataset` written out in its two steps (Task.get_dataset, then the converter) so that the
@@ -108,7 +115,7 @@ def model_features(
     lengths = {k: int(v) for k, v in sequence_length.items() if k in ("inputs", "targets")}
     ds = seqio.get_mixture_or_task(task_name).get_dataset(
         lengths, split=split, use_cached=False, shuffle=shuffle, seed=seed, num_epochs=num_epochs,
-        trim_output_features=True)
+        trim_output_features=True, shard_info=shard_info)
     task_lengths = {k: v for k, v in lengths.items() if k in ds.element_spec}
     if isinstance(converter, seqio.EncDecFeatureConverter) and "inputs" not in task_lengths:
         raise ValueError(f"Task {task_name!r} yields targets only (e.g. objective.name='lm', spec D51/D72); "
@@ -128,9 +135,35 @@ def get_batches(
     shuffle: bool = True,
     num_epochs: int | None = None,
     converter: seqio.FeatureConverter | None = None,
+    shard_info: seqio.ShardInfo | None = None,
+    batch_size_key: str = "batch_size",
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Batches of model features as numpy dicts; endless (drop_remainder) when num_epochs is None."""
+    """Batches of model features as numpy dicts; endless (drop_remainder) when num_epochs is None.
+
+    `batch_size` is the global batch. With `shard_info` (spec M85, several processes) this process reads
+    its own share of the data and yields batch_size / num_shards rows of each global batch;
+    `Partitioner.shard_batch` assembles the global array. An indivisible batch raises naming
+    `batch_size_key` (e.g. `pretrain.batch_size`).
+    """
+    rows = local_batch_size(batch_size, shard_info, key=batch_size_key)
     ds = model_features(task_name, split=split, sequence_length=sequence_length, pack=pack, seed=seed,
-                        shuffle=shuffle, num_epochs=num_epochs, converter=converter)
-    ds = ds.batch(int(batch_size), drop_remainder=num_epochs is None).prefetch(tf.data.AUTOTUNE)
+                        shuffle=shuffle, num_epochs=num_epochs, converter=converter, shard_info=shard_info)
+    ds = ds.batch(rows, drop_remainder=num_epochs is None).prefetch(tf.data.AUTOTUNE)
     return ds.as_numpy_iterator()
+
+
+def input_shard(index: int, count: int) -> seqio.ShardInfo | None:
+    """seqio's ShardInfo for input share `index` of `count` (spec M85); None for one share, so a single
+    process reads exactly what it read before (same examples, same order)."""
+    if not 0 <= index < count:
+        raise ValueError(f"input shard index {index} is not in [0, {count})")
+    return None if count == 1 else seqio.ShardInfo(index=int(index), num_shards=int(count))
+
+
+def local_batch_size(batch_size: int, shard_info: seqio.ShardInfo | None, *, key: str = "batch_size") -> int:
+    """Rows this process loads per global batch: batch_size / shares (spec M85); the error names `key`."""
+    shares = 1 if shard_info is None else int(shard_info.num_shards)
+    if int(batch_size) % shares:
+        raise ConfigError(f"{key}={batch_size} is not divisible by the {shares} input shares (one per process "
+                         "or group of processes holding the same rows, spec M85)")
+    return int(batch_size) // shares

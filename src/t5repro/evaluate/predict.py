@@ -194,7 +194,12 @@ def restore_params(finetune_dir: str | Path, step: int, like: Any | None = None)
 
 def load_examples(task_name: str, *, split: str, sequence_length: Mapping[str, int],
                   max_examples: int | None) -> list[dict[str, Any]]:
-    """The task's `split` in file order, unpacked: `inputs` ids (trimmed + EOS), raw input and target texts."""
+    """The task's `split` in file order, unpacked: `inputs` ids (trimmed + EOS), raw input and target texts.
+
+    Not sharded (unlike training input, spec M85): evaluation is single-process. Under several processes
+    each one would read the whole split and decode it on its own first local device with unsharded
+    parameters, redundantly: the same scores, the same io.eval_json (no collectives, so nothing hangs).
+    """
     import seqio
 
     task = seqio.get_mixture_or_task(task_name)

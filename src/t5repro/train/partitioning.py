@@ -216,22 +216,46 @@ class Partitioner:
         logical = state_logical_axes(abstract_state, param_logical_specs)
         return self.shardings(logical)
 
+    def input_shard(self, global_rows: int, key: str = "batch_size") -> tuple[int, int]:
+        """(index, count): this process loads row block `index` of `count` equal blocks of each global
+        batch (spec M85), as the batch sharding places rows on its devices.
+
+        count is the process count when every process holds its own rows; processes whose devices hold
+        the same rows (model parallelism across hosts, n_data < process count) share an index and must
+        load the same data. One process: (0, 1). Errors name config `key` (M81).
+        """
+        if jax.process_count() == 1:
+            return 0, 1
+        self.check_batch_size(global_rows, key)
+        rows_of: dict[int, set[int]] = {}
+        for device, index in self.batch_sharding.devices_indices_map((int(global_rows),)).items():
+            rows_of.setdefault(device.process_index, set()).update(range(*index[0].indices(int(global_rows))))
+        blocks = sorted({(min(r), max(r) + 1) for r in rows_of.values()})
+        n, size = len(blocks), int(global_rows) // len(blocks)
+        contiguous = all(len(r) == max(r) + 1 - min(r) for r in rows_of.values())
+        if not contiguous or global_rows % n or blocks != [(i * size, (i + 1) * size) for i in range(n)]:
+            raise ValueError(f"the batch sharding does not give each process an equal, contiguous block of "
+                             f"rows ({blocks}); spec M85 needs one (check the device order of the mesh)")
+        mine = rows_of[jax.process_index()]
+        return blocks.index((min(mine), max(mine) + 1)), n
+
     def shard_batch(self, batch: Mapping[str, Any], global_rows: int | None = None) -> dict[str, jax.Array]:
         """Global [B, L] arrays from this process's rows, rows split over 'data' (spec M85).
 
-        Each process passes only its share of the global batch (B / process count rows); on one
+        Each process passes only its share of the global batch (B / count rows, `input_shard`); on one
         process that is the whole batch. With several processes, `global_rows` (the recipe's
         batch_size) is checked, so hosts that each load the whole batch fail instead of training
         on a batch `process count` times larger.
         """
         sharding = self.batch_sharding
+        shares = self.input_shard(global_rows)[1] if global_rows is not None else jax.process_count()
         out = {}
         for k, v in batch.items():
             v = np.asarray(v)
-            rows = v.shape[0] * jax.process_count()
+            rows = v.shape[0] * shares
             if jax.process_count() > 1 and global_rows is not None and rows != global_rows:
                 raise ValueError(f"each of the {jax.process_count()} processes must load batch_size / "
-                                 f"{jax.process_count()} rows of '{k}', got {v.shape[0]} (spec M85)")
+                                 f"{shares} rows of '{k}', got {v.shape[0]} (spec M85)")
             if rows % self.n_data:
                 raise ConfigError(f"batch of {rows} rows ('{k}') is not divisible by n_data={self.n_data} "
                                   "(spec M81: the train batch_size must be a multiple of it)")

@@ -75,6 +75,18 @@ def _partitioner(cfg: DictConfig, tcfg: TrainConfig, phase: str) -> Partitioner:
     return part
 
 
+def _input_shard(data: Any, part: Partitioner, tcfg: TrainConfig, phase: str) -> dict[str, Any]:
+    """get_batches arguments for this process's share of each global batch (spec M85): its disjoint part
+    of the data and batch_size / shares rows; on one process, everything (no sharding)."""
+    key = f"{phase}.batch_size"
+    index, count = part.input_shard(tcfg.batch_size, key=key)
+    if count == 1:
+        return {"batch_size": tcfg.batch_size}
+    log.info("process %d of %d reads input share %d of %d (%d rows per batch)", jax.process_index(),
+             jax.process_count(), index, count, tcfg.batch_size // count)
+    return {"batch_size": tcfg.batch_size, "shard_info": data.input_shard(index, count), "batch_size_key": key}
+
+
 def _export(cfg: DictConfig, workdir: Path) -> None:
     """Copy metrics.csv / summary.json to io.metrics_csv / io.summary_json when Snakemake asks for them."""
     for key, name in (("metrics_csv", "metrics.csv"), ("summary_json", "summary.json")):
@@ -155,9 +167,9 @@ def pretrain(cfg: DictConfig) -> None:
     # The objective decides its targets length (D48: 192 for the i.i.d. baseline, 114 for span corruption...).
     lengths = tasks.pretraining_sequence_length(cfg)
     data = _module("t5repro.data")
-    batches = data.get_batches(task, split="train", sequence_length=lengths, batch_size=tcfg.batch_size,
-                               pack=tcfg.pack, seed=int(cfg.seed),
-                               converter=data.feature_converter_from_cfg(cfg.arch, pack=tcfg.pack))  # §3.2
+    batches = data.get_batches(task, split="train", sequence_length=lengths, pack=tcfg.pack, seed=int(cfg.seed),
+                               converter=data.feature_converter_from_cfg(cfg.arch, pack=tcfg.pack),  # §3.2
+                               **_input_shard(data, part, tcfg, "pretrain"))  # spec M85
     train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=int(cfg.seed), partitioning=part)
     _export(cfg, workdir)
 
@@ -214,8 +226,9 @@ def finetune(cfg: DictConfig) -> None:
         "finetune_method": finetune_methods.describe(like.params, cfg.finetune_method, total_steps=tcfg.steps)})
     data = _module("t5repro.data")
     batches = data.get_batches(task, split="train", sequence_length=_lengths(cfg.task.sequence_length),
-                               batch_size=tcfg.batch_size, pack=tcfg.pack, seed=seed,
-                               converter=data.feature_converter_from_cfg(cfg.arch, pack=tcfg.pack))  # §3.2
+                               pack=tcfg.pack, seed=seed,
+                               converter=data.feature_converter_from_cfg(cfg.arch, pack=tcfg.pack),  # §3.2
+                               **_input_shard(data, part, tcfg, "finetune"))  # spec M85
     train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=seed, init_state=init_state,
           start_step=start_step, trainable_mask=mask, partitioning=part)
     _export(cfg, workdir)

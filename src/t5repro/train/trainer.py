@@ -318,10 +318,14 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
                        elapsed=elapsed_before, tokens_per_s=None, step_time_s=None, seq=None, seed=seed)
 
     it: Iterator[dict[str, Any]] = iter(batches)
-    for i in range(consumed):  # deterministic data order on resume (checkpoint.py docstring)
+    # Deterministic data order on resume (checkpoint.py docstring). With several processes (spec M85) each
+    # skips `consumed` batches of its own input share, which is the same global position; resuming under
+    # another process count re-splits the data, so the order after the restored step then differs.
+    for i in range(consumed):
         if next(it, None) is None:
             raise ValueError(f"data iterator ended while skipping to batch {consumed} (at {i})")
 
+    shares = part.input_shard(tcfg.batch_size)[1]  # spec M85: each process holds 1 / shares of a batch
     mask = mask_at(first)
     step_fn = make_train_step(model, tcfg, mask, part)
     start, dropout_root = jax.device_put((jnp.asarray(start_step, jnp.int32), dropout_root), part.replicated)
@@ -348,7 +352,7 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
                 if seq is None:
                     seq = {"inputs": int(batch[input_key].shape[1]),
                            "targets": int(batch["decoder_target_tokens"].shape[1])}
-                tokens = int(batch[input_key].size)
+                tokens = int(batch[input_key].size) * shares  # the global batch's (spec M85: batch = local rows)
                 if mask_at(step - 1) is not mask:  # the trainable set changed (M60): compile its step
                     mask = mask_at(step - 1)
                     step_fn = make_train_step(model, tcfg, mask, part)
