@@ -9,7 +9,8 @@ import pytest
 from flax import linen as nn
 
 from t5repro.models import T5, T5Config, init_params
-from t5repro.models.layers import MultiHeadAttention, RMSNorm, bucket_matrix, dropout, relative_position_bucket
+from t5repro.models.layers import (MultiHeadAttention, RMSNorm, add_position_bias, bucket_matrix, dropout, on_tokens,
+                                   relative_position_bucket)
 
 
 
@@ -107,6 +108,40 @@ def test_attention_hand_computed_no_scaling_m8() -> None:
     ref = np.concatenate(heads, -1) @ wo
     np.testing.assert_allclose(np.asarray(out[0]), ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(bias[0, 1]), table[1][buckets], rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 4, 5, 7])
+def test_position_bias_add_has_the_broadcast_adds_values_and_gradients(batch: int) -> None:
+    """`add_position_bias` (the batch sum of its bias gradient by halving, a CPU speed-up) equals `logits + bias`:
+    values, the logits gradient and the bias gradient (the sum over the batch, odd sizes included)."""
+    rng = np.random.default_rng(batch)
+    logits = jnp.asarray(rng.normal(size=(batch, 3, 4, 5)), jnp.float32)
+    bias = jnp.asarray(rng.normal(size=(1, 3, 4, 5)), jnp.float32)
+    weight = jnp.asarray(rng.normal(size=(batch, 3, 4, 5)), jnp.float32)  # a cotangent that differs per row
+
+    def loss(f):
+        return lambda lg, b: jnp.sum(jnp.tanh(f(lg, b)) * weight)
+
+    ours = jax.jit(jax.value_and_grad(loss(add_position_bias), argnums=(0, 1)))(logits, bias)
+    ref = jax.value_and_grad(loss(lambda lg, b: lg + b), argnums=(0, 1))(logits, bias)
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-6)
+    for g, r in zip(ours[1], ref[1]):
+        assert g.shape == r.shape
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)
+    # a bias with a full batch axis (no broadcast) gets the per-row gradient
+    full = jnp.broadcast_to(bias, logits.shape)
+    g_full = jax.grad(loss(add_position_bias), argnums=1)(logits, full)
+    np.testing.assert_allclose(g_full, jax.grad(loss(lambda lg, b: lg + b), argnums=1)(logits, full), rtol=1e-6)
+
+
+def test_projection_on_token_matrix_equals_the_3d_projection() -> None:
+    """`on_tokens` (a [tokens, in] matrix for XLA:CPU's weight gradients) keeps values and leading axes."""
+    dense = nn.Dense(6, use_bias=False)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 4)), jnp.float32)
+    params = dense.init(jax.random.PRNGKey(0), x)
+    y = on_tokens(lambda t: dense.apply(params, t), x)
+    assert y.shape == (2, 3, 6)
+    np.testing.assert_allclose(y, dense.apply(params, x), rtol=1e-6)
 
 
 def test_only_first_block_owns_rel_bias_and_cross_has_none_m20(tiny_config, tiny_params) -> None:
