@@ -61,3 +61,19 @@ def test_missing_shards_and_dir_are_named(tmp_path, session_cfg):
     with pytest.raises(config.ConfigError, match="io.c4_tokenized_dir"):
         tasks.register_pretraining_task(config.load([f"io.vocab_model={session_cfg.io.vocab_model}",
                                                      "data.pretokenized=true"]))
+
+
+def test_worker_processes_write_the_same_files(session_cfg, tokenized, tmp_path):
+    """`data.tokenize_workers` tokenizes shards in parallel processes; files and manifest are unchanged."""
+    c4 = Path(session_cfg.io.c4_dir)
+    assert len(pretokenize.shard_files(c4)) >= 2  # otherwise the pool is not used
+    out = tmp_path / "parallel"
+    pretokenize.run(config.load([f"io.c4_dir={c4}", f"io.vocab_model={session_cfg.io.vocab_model}",
+                                 f"io.c4_tokenized_dir={out}", "data.tokenize_workers=2"]))
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in tokenized.iterdir())
+    for p in tokenized.iterdir():
+        assert (out / p.name).read_bytes() == p.read_bytes(), p.name
+    with pytest.raises(config.ConfigError, match="data.tokenize_workers"):
+        pretokenize.run(config.load([f"io.c4_dir={c4}", f"io.vocab_model={session_cfg.io.vocab_model}",
+                                     f"io.c4_tokenized_dir={tmp_path / 'bad'}", "data.tokenize_workers=0"]))
+    assert not (tmp_path / "bad").exists()

@@ -63,6 +63,7 @@ def test_paper_dry_run_lists_the_paper_scale_dag(tmp_path):
     assert counts["tfds_prepare"] == counts["finetune"] == counts["evaluate"] == 2
     assert "wet_generate" not in counts and "taskdata" not in counts  # nothing generated at paper scale
     assert "t5repro pretrain scale=paper" in out.stdout
+    assert counts.get("c4_tokenize") == 1 and "data.tokenize_workers=" in out.stdout  # shards in parallel
     assert not (tmp_path / "resources").exists()
 
 

@@ -77,8 +77,9 @@ rule c4_tokenize:
         "results/{scale}/benchmarks/c4_tokenize.tsv"
     params:
         config=stage_digest("scale"),
+    threads: lambda wildcards: 1 if wildcards.scale == "smoke" else 64  # shards in parallel; capped by --cores
     conda:
         "../envs/t5repro.yaml"
     shell:
         "t5repro c4-tokenize scale={wildcards.scale} io.c4_dir={input.c4} io.vocab_model={input.vocab}"
-        " io.c4_tokenized_dir={output} > {log} 2>&1"
+        " io.c4_tokenized_dir={output} data.tokenize_workers={threads} > {log} 2>&1"
