@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 LDNOOBW_COMMIT = "25e679f03d96baa721cde20db9944649e8d0a844"  # spec D1/D11: the commit TFDS pins
@@ -188,37 +188,32 @@ class SentenceSplitter:
         last_break = 0  # _slices_from_text
         prev = None  # _match_potential_end_contexts: previous_match and previous_slice
         ps_start = ps_stop = 0
-        for m in finditer(text):
-            ms = m.start()
-            # _get_last_whitespace_index(text[ps_stop:ms]): the last of " \t\n\r\x0b\x0c" (string.whitespace)
-            i = text.rfind(" ", ps_stop, ms)
-            lo = i + 1 if i >= 0 else ps_stop
-            if lo < ms and not text[lo:ms].isprintable():  # the other five are not printable
-                for ch in "\t\n\r\x0b\x0c":
-                    j = text.rfind(ch, lo, ms)
-                    if j > i:
-                        i = j
-            word_start = i + 1 if i > ps_stop else ps_start  # (nltk: index 0 counts as not found)
-            if prev is not None and ps_stop <= word_start:
-                # context = previous word + the end character + after_tok, i.e. one slice of the text
-                if contains_break(text[ps_start:prev.end("after_tok")]):
-                    nxt = prev.start("next_tok")
-                    s2 = (last_break, prev.end())
-                    last_break = nxt if nxt >= 0 else prev.end()
-                    if pending is not None:
-                        realign = self._realign(text, pending, realign, s2, out, realign_match)
-                        if 0 < limit <= len(out):
-                            return out[:limit]
-                    pending = s2
-            prev, ps_start, ps_stop = m, word_start, ms
-        if prev is not None:
-            if contains_break(text[ps_start:prev.end("after_tok")]):
+        for m in chain(finditer(text), (None,)):  # None: after the last candidate
+            if m is not None:
+                ms = m.start()
+                # _get_last_whitespace_index(text[ps_stop:ms]): the last of " \t\n\r\x0b\x0c" (string.whitespace)
+                i = text.rfind(" ", ps_stop, ms)
+                lo = i + 1 if i >= 0 else ps_stop
+                if lo < ms and not text[lo:ms].isprintable():  # the other five are not printable
+                    for ch in "\t\n\r\x0b\x0c":
+                        j = text.rfind(ch, lo, ms)
+                        if j > i:
+                            i = j
+                word_start = i + 1 if i > ps_stop else ps_start  # (nltk: index 0 counts as not found)
+            # the previous candidate is decided once the next one does not overlap its word, or at the end;
+            # context = previous word + the end character + after_tok, i.e. one slice of the text
+            if prev is not None and (m is None or ps_stop <= word_start) \
+                    and contains_break(text[ps_start:prev.end("after_tok")]):
                 nxt = prev.start("next_tok")
                 s2 = (last_break, prev.end())
                 last_break = nxt if nxt >= 0 else prev.end()
                 if pending is not None:
                     realign = self._realign(text, pending, realign, s2, out, realign_match)
+                    if 0 < limit <= len(out):
+                        return out[:limit]
                 pending = s2
+            if m is not None:
+                prev, ps_start, ps_stop = m, word_start, ms
         s2 = (last_break, len(text.rstrip()))  # the last sentence, without trailing whitespace
         if pending is not None:
             realign = self._realign(text, pending, realign, s2, out, realign_match)
