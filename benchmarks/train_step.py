@@ -7,6 +7,7 @@ and, on a GPU, model FLOP/s and MFU (FLOPs from spec M30, training = 3 x forward
 
     python benchmarks/train_step.py                                   # CPU: Small-like dims, 512/114, batch 4
     python benchmarks/train_step.py --model base --batch 128 --dtype bfloat16 --peak-tflops 989   # H100
+    python benchmarks/train_step.py --side ours --steps 2 --profile /tmp/trace   # + time per XLA fusion
 
 The PyTorch side needs `torch` and `transformers` (test extras; skipped with a note when absent).
 """
@@ -66,7 +67,8 @@ def time_steps(step, n_warmup: int, n_steps: int) -> list[float]:
     return times
 
 
-def bench_ours(cfg: T5Config, b: int, s_in: int, s_t: int, warmup: int, steps: int) -> list[float]:
+def bench_ours(cfg: T5Config, b: int, s_in: int, s_t: int, warmup: int, steps: int,
+               profile_dir: str | None = None) -> list[float]:
     model = T5(cfg)
     tcfg = TrainConfig.from_cfg({"steps": steps, "batch_size": b, "sequence_length": {"inputs": s_in, "targets": s_t},
                                  "pack": True, "schedule": "constant", "learning_rate": 1e-3, "warmup_steps": 0,
@@ -85,7 +87,13 @@ def bench_ours(cfg: T5Config, b: int, s_in: int, s_t: int, warmup: int, steps: i
         holder["state"], metrics = train_step(holder["state"], data, root, zero)
         jax.block_until_ready(metrics["loss"])
 
-    return time_steps(step, warmup, steps)
+    times = time_steps(step, warmup, steps)
+    if profile_dir:  # one more step under the profiler, per XLA instruction (xla_profile.py)
+        from xla_profile import profile_step
+
+        hlo = train_step.lower(holder["state"], data, root, zero).compile().as_text()
+        print(profile_step(step, hlo, profile_dir))
+    return times
 
 
 def bench_hf(cfg: T5Config, b: int, s_in: int, s_t: int, warmup: int, steps: int, dtype: str) -> list[float] | str:
@@ -135,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--side", choices=["both", "ours", "hf"], default="both",
                    help="both: each side in its own subprocess (JAX and PyTorch must not share GPU memory)")
     p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--profile", default=None, metavar="DIR",
+                   help="ours: trace one more step into DIR and print the time per XLA fusion (xla_profile.py)")
     a = p.parse_args(argv)
     if a.side == "both":
         return run_both(a, argv if argv is not None else sys.argv[1:])
@@ -147,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {a.model}, {param_count(cfg):,} params, dtype {a.dtype}; batch {a.batch} x {a.inputs}/{a.targets}; "
           f"{flops / 1e12:.2f} TFLOP per step (M30)")
     result: dict = {"args": vars(a), "params": param_count(cfg), "tflop_per_step": flops / 1e12}
-    sides = {"ours": ("ours (JAX/Flax)", lambda: bench_ours(cfg, a.batch, a.inputs, a.targets, a.warmup, a.steps)),
+    sides = {"ours": ("ours (JAX/Flax)", lambda: bench_ours(cfg, a.batch, a.inputs, a.targets, a.warmup, a.steps,
+                                                                a.profile)),
              "hf": ("HF PyTorch", lambda: bench_hf(cfg, a.batch, a.inputs, a.targets, a.warmup, a.steps, a.dtype))}
     for name, fn in (sides[a.side],):
         try:
