@@ -81,6 +81,18 @@ def test_one_go_run_layout_and_summary(reference):
     assert int(factored_state(state.opt_state).count) == N
 
 
+def test_only_the_primary_process_writes_shared_files_m85(reference, tmp_path, monkeypatch):
+    """A non-primary process (jax.process_index() != 0) trains and checkpoints (orbax coordinates those writes)
+    but writes no metrics.csv, TensorBoard events or summary.json: one writer per shared path."""
+    from t5repro.train import trainer
+
+    monkeypatch.setattr(trainer, "is_primary", lambda: False)
+    summary = train(model=MODEL, train_cfg=recipe(), batches=batch_stream(0), workdir=tmp_path, seed=SEED)
+    assert summary["steps"] == N and summary["final_loss"] == pytest.approx(reference[1]["final_loss"])
+    assert latest_step(tmp_path) == N
+    assert not any((tmp_path / name).exists() for name in ("metrics.csv", "summary.json", "tensorboard"))
+
+
 def test_resume_is_bit_identical(reference, tmp_path):
     ref_dir, _, ref_state, _ = reference
     train(model=MODEL, train_cfg=recipe(), batches=batch_stream(0), workdir=tmp_path, seed=SEED, total_steps=N // 2)

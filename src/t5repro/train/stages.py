@@ -26,7 +26,7 @@ from t5repro.train import finetune_methods
 from t5repro.train.checkpoint import latest_step, load_params
 from t5repro.train.partitioning import Partitioner
 from t5repro.train.state import TrainState
-from t5repro.train.trainer import TrainConfig, fresh_state, state_layout, train
+from t5repro.train.trainer import TrainConfig, fresh_state, is_primary, state_layout, train
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ def build_model(cfg: DictConfig, *, finetuning: bool = False) -> Any:
 def _write_provenance(workdir: Path, cfg: DictConfig, extra: dict[str, Any]) -> None:
     """Resolved config and run metadata beside the checkpoints (t5x config.gin; STYLE 'Provenance')."""
     workdir.mkdir(parents=True, exist_ok=True)
+    if not is_primary():  # one writer per shared file (several processes, spec M85)
+        return
     io_lib.write_text(workdir / "config.yaml", config_lib.to_yaml(cfg))
     io_lib.write_json(workdir / "metadata.json", io_lib.run_metadata({
         "stage": cfg.get("stage"), "scale": cfg.scale_name, "experiment": cfg.experiment_name, "seed": int(cfg.seed),
@@ -89,6 +91,8 @@ def _input_shard(data: Any, part: Partitioner, tcfg: TrainConfig, phase: str) ->
 
 def _export(cfg: DictConfig, workdir: Path) -> None:
     """Copy metrics.csv / summary.json to io.metrics_csv / io.summary_json when Snakemake asks for them."""
+    if not is_primary():
+        return
     for key, name in (("metrics_csv", "metrics.csv"), ("summary_json", "summary.json")):
         dest = cfg.io.get(key)
         if dest:

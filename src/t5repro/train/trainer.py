@@ -476,8 +476,19 @@ def _read_metrics(path: Path, *, max_step: int) -> list[dict[str, float]]:
     return rows
 
 
+def is_primary() -> bool:
+    """Whether this process writes a run's shared files (metrics, TensorBoard, summary, provenance): process 0.
+
+    With several processes (spec M85) every one trains and computes the same metrics, but N writers of one
+    path on a shared filesystem would race; checkpoints are orbax's, which coordinates its own writes.
+    """
+    return jax.process_index() == 0
+
+
 def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
     """Rewrite metrics.csv atomically (a crash never leaves a torn row); mirror the rows as TensorBoard scalars."""
+    if not is_primary():
+        return
     buf = _io.StringIO()
     w = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n")
     w.writeheader()
@@ -508,8 +519,9 @@ def _finish(workdir: Path, state: TrainState, rows: list[dict[str, float]], *, s
         "seed": seed,
         "checkpoint_steps": _checkpoint_steps(workdir),
     }
-    summaries.close(workdir)
-    io_lib.write_json(workdir / "summary.json", summary)
+    if is_primary():
+        summaries.close(workdir)
+        io_lib.write_json(workdir / "summary.json", summary)
     log.info("finished %s: %s", workdir, {k: summary[k] for k in ("steps", "final_loss", "wall_time_s")})
     return summary
 
