@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,11 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-SINGLE_THREAD_ENV = {
-    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1",
-    "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
-    "TF_ENABLE_ONEDNN_OPTS": "0", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0",
-}
+from single_core import pin_to_one_cpu, run_worker  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 # ---------------------------------------------------------------------------------------------- the two sides
@@ -120,10 +115,7 @@ def _digest(out: dict) -> str:
 
 def worker(side: str, files: list[Path], data_dir: str, n_pages: int, out_path: Path | None,
            profile: bool, pages_level: int | None = None) -> dict:
-    try:  # one core: "per core" numbers, and no hidden parallelism in either library
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    except (AttributeError, OSError):
-        pass
+    pin_to_one_cpu()  # "per core" numbers, and no hidden parallelism in either library
     _warm_up(side, data_dir)
     rss_ready = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn = (lambda f, d: run_ours(f, d, pages_level)) if side == "ours" else run_tfds
@@ -178,16 +170,11 @@ def make_input(n_pages: int, seed: int, cache_dir: Path, data_dir: str) -> tuple
 
 
 def spawn(side: str, files: list[Path], args, out_path: Path, profile: bool = False) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--pages", str(args.records),
-           "--data-dir", str(args.data_dir), "--out", str(out_path), *(["--profile"] if profile else []),
-           *(["--pages-level", str(args.pages_level)] if args.pages_level is not None else []),
-           "--files", *map(str, files)]
-    env = {**os.environ, **SINGLE_THREAD_ENV}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{side} worker failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, [
+        "--worker", side, "--pages", str(args.records), "--data-dir", str(args.data_dir), "--out", str(out_path),
+        *(["--profile"] if profile else []),
+        *(["--pages-level", str(args.pages_level)] if args.pages_level is not None else []),
+        "--files", *map(str, files)], side)
 
 
 def _diff_count(a_path: Path, b_path: Path) -> int:

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,10 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-SINGLE_THREAD_ENV = {
-    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
-    "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0",
-}
+from single_core import pin_to_one_cpu, run_worker  # noqa: E402  (benchmarks/ is the script's folder)
 OBJECTIVES = ("span_corruption", "iid_denoising", "prefix_lm", "bert_style", "deshuffling", "mass_style",
               "drop_tokens", "lm")
 INPUTS_LENGTH = 512  # paper §3.1.2 / D48
@@ -49,10 +44,7 @@ H100_PEAK_TFLOPS = 989.0  # dense bf16 (spec M90)
 # ---------------------------------------------------------------------------------------------- worker
 def _pin_one_core() -> None:
     """One CPU, one TF thread: the per-core figure, with no hidden parallelism."""
-    try:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    except (AttributeError, OSError):
-        pass
+    pin_to_one_cpu()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -194,15 +186,10 @@ def tokenize_once(c4_dir: str, vocab: str, cache_dir: Path) -> str:
 
 def spawn(stage: str, objective: str, arch: str, c4_dir: str, vocab: str, args,
           tokenized_dir: str | None = None) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", stage, "--objectives", objective,
-           "--arch", arch, "--c4-dir", c4_dir, "--vocab-model", vocab, "--rows", str(args.rows),
-           "--warmup", str(args.warmup), *(["--tokenized-dir", tokenized_dir] if tokenized_dir else [])]
-    env = {**os.environ, **SINGLE_THREAD_ENV}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{stage}/{objective} worker failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, [
+        "--worker", stage, "--objectives", objective, "--arch", arch, "--c4-dir", c4_dir, "--vocab-model", vocab,
+        "--rows", str(args.rows), "--warmup", str(args.warmup),
+        *(["--tokenized-dir", tokenized_dir] if tokenized_dir else [])], f"{stage}/{objective}")
 
 
 def main(argv: list[str] | None = None) -> None:
