@@ -110,14 +110,26 @@ class RelativePositionBiases(nn.Module):
     max_distance: int = 128
 
     @nn.compact
-    def __call__(self, qlen: int, klen: int, *, bidirectional: bool) -> Array:
-        """Bias [1, h, qlen, klen] in float32; bucket mode is chosen by the model, not the mask (M21)."""
+    def __call__(self, qlen: int, klen: int, *, bidirectional: bool, query_offset: Array | None = None) -> Array:
+        """Bias [1, h, qlen, klen] in float32; bucket mode is chosen by the model, not the mask (M21).
+
+        `query_offset` (cached decoding, M76): the queries are positions offset .. offset+qlen-1 of a klen-long
+        sequence, so their rows of its [klen, klen] bucket matrix are used.
+        """
         table = self.param(
             "rel_embedding",
             _logical(nn.initializers.variance_scaling(1.0, "fan_avg", "uniform"), ("heads", "relpos_buckets")),
             (self.num_heads, self.num_buckets), PARAM_DTYPE)
-        buckets = bucket_matrix(qlen, klen, bidirectional, self.num_buckets, self.max_distance)
-        values = jnp.take(table, jnp.asarray(buckets), axis=1)  # [h, q, k]
+        if query_offset is None:
+            buckets = jnp.asarray(bucket_matrix(qlen, klen, bidirectional, self.num_buckets, self.max_distance))
+        else:
+            full = jnp.asarray(bucket_matrix(klen, klen, bidirectional, self.num_buckets, self.max_distance))
+            buckets = lax.dynamic_slice_in_dim(full, query_offset, qlen, axis=0)
+        # The lookup table[:, buckets] as a contraction with the buckets' one-hot (t5x does the same): its
+        # gradient is a matmul instead of a scatter-add, which XLA:CPU ran as a slow transpose and reduce.
+        # HIGHEST precision keeps the values exact where float32 matmuls would otherwise round (TF32).
+        one_hot = (buckets[None] == jnp.arange(self.num_buckets)[:, None, None]).astype(table.dtype)
+        values = jnp.einsum("hn,nqk->hqk", table, one_hot, precision=lax.Precision.HIGHEST)  # [h, q, k]
         return values[None].astype(jnp.float32)
 
 
@@ -248,8 +260,7 @@ class MultiHeadAttention(nn.Module):
                                          cfg.relative_attention_max_distance, name="relpos_bias")
             if step_index is not None:
                 # spec M76: query at position i uses the buckets of rp = j - i for cached keys j.
-                full = rpb(k_len, k_len, bidirectional=bidirectional)
-                position_bias = lax.dynamic_slice_in_dim(full, step_index, q_len, axis=2)
+                position_bias = rpb(q_len, k_len, bidirectional=bidirectional, query_offset=step_index)
             else:
                 position_bias = rpb(q_len, k_len, bidirectional=bidirectional)
 
