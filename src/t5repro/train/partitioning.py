@@ -20,6 +20,7 @@ masks between layouts.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from typing import Any, Mapping, Sequence
@@ -216,6 +217,7 @@ class Partitioner:
         logical = state_logical_axes(abstract_state, param_logical_specs)
         return self.shardings(logical)
 
+    @functools.lru_cache(maxsize=None)  # asked at every step (shard_batch); the answer is fixed per mesh and batch
     def input_shard(self, global_rows: int, key: str = "batch_size") -> tuple[int, int]:
         """(index, count): this process loads row block `index` of `count` equal blocks of each global
         batch (spec M85), as the batch sharding places rows on its devices.
