@@ -9,8 +9,8 @@ import pytest
 from flax import linen as nn
 
 from t5repro.models import T5, T5Config, init_params
-from t5repro.models.layers import (MultiHeadAttention, RMSNorm, add_position_bias, bucket_matrix, dropout, on_tokens,
-                                   relative_position_bucket)
+from t5repro.models.layers import (NEG_INF, AttentionDropout, MultiHeadAttention, RMSNorm, add_position_bias, attend,
+                                   bucket_matrix, dropout, on_tokens, relative_position_bucket)
 
 
 
@@ -228,30 +228,36 @@ def test_dropout_helper_broadcasts_over_axis_minus_2_m15() -> None:
 
 
 def test_every_dropout_site_uses_length_broadcast_masks_m14_m15(tiny_config, tiny_params) -> None:
-    """Spec M14/M15: in train mode each dropout site's keep-mask is identical at every position of a row."""
+    """Spec M14/M15: in train mode each dropout site's keep-mask is identical at every position of a row.
+
+    Sub-layer sites are nn.Dropout on [B, L, d|f] (mask shared over L, axis -2). The attention-probability
+    sites draw AttentionDropout's [B, h, 1, Lk] mask, which `attend` applies (the next tests).
+    """
     rng = np.random.default_rng(0)
     enc, dec = random_tokens(rng, (2, 9)), random_tokens(rng, (2, 6))
     model = T5(tiny_config.replace(dropout_rate=0.3))
 
     @jax.jit
     def run(params, key):
-        pairs = []
+        pairs, masks = [], []
 
         def interceptor(next_fun, args, kwargs, context):
             out = next_fun(*args, **kwargs)
-            if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
+            if context.method_name == "__call__" and isinstance(context.module, nn.Dropout):
                 pairs.append((args[0], out))
+            if context.method_name == "__call__" and isinstance(context.module, AttentionDropout):
+                masks.append(out)
             return out
 
         with nn.intercept_methods(interceptor):
             model.apply({"params": params}, enc, dec, deterministic=False, rngs={"dropout": key})
-        return pairs
+        return pairs, masks
 
-    records = [(np.asarray(i, np.float64), np.asarray(o, np.float64))
-               for i, o in run(tiny_params, jax.random.PRNGKey(1))]
+    pairs, masks = run(tiny_params, jax.random.PRNGKey(1))
+    records = [(np.asarray(i, np.float64), np.asarray(o, np.float64)) for i, o in pairs]
     le, ld = tiny_config.num_encoder_layers, tiny_config.num_decoder_layers
-    # stack input + final (x2 stacks); enc block: probs, residual, ffn hidden, residual; dec block adds cross
-    assert len(records) == 2 * 2 + 4 * le + 6 * ld
+    # stack input + final (x2 stacks); enc block: 2 residuals, ffn hidden; dec block adds a cross residual
+    assert len(records) == 2 * 2 + 3 * le + 4 * ld
     n_dropped = 0
     for inp, out in records:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -262,3 +268,93 @@ def test_every_dropout_site_uses_length_broadcast_masks_m14_m15(tiny_config, tin
         assert ok.all(), "dropout mask varies along the sequence/query axis"
         n_dropped += int(np.sum(lo == 0))
     assert n_dropped > 0
+    # attention probabilities: encoder self, decoder self and cross; one draw per (row, head, key)
+    h = tiny_config.num_heads
+    shapes = sorted(tuple(m.shape) for m in masks)
+    assert shapes == sorted([(2, h, 1, 9)] * (le + ld) + [(2, h, 1, 6)] * ld)
+    assert all(m.dtype == jnp.bool_ for m in masks)
+    dropped = np.mean([1 - np.mean(np.asarray(m)) for m in masks])
+    assert 0.15 < dropped < 0.45  # rate 0.3
+
+
+def _attention_inputs(seed: int, b: int = 3, lq: int = 6, lk: int = 8, h: int = 2, dk: int = 4):
+    rng = np.random.default_rng(seed)
+    q, k, v = (jnp.asarray(rng.normal(size=(b, n, h, dk)), jnp.float32) for n in (lq, lk, lk))
+    pos = jnp.asarray(rng.normal(size=(1, h, lq, lk)), jnp.float32)
+    allowed = rng.random((b, 1, lq, lk)) < 0.7
+    allowed[..., 0] = True  # every query sees a key
+    mask_bias = jnp.asarray(np.where(allowed, 0.0, NEG_INF), jnp.float32)
+    return q, k, v, pos, mask_bias
+
+
+@pytest.mark.parametrize("impl", ["einsum", "xla"])
+def test_attention_dropout_is_a_probability_mask_shared_over_queries_m15(impl: str) -> None:
+    """Spec M15: `attend` with a keep mask equals softmax probabilities times the [B,h,1,Lk] mask / 0.6,
+    outputs and gradients; the fused path applies it to the values, the same function."""
+    q, k, v, pos, mask_bias = _attention_inputs(3)
+    keep = AttentionDropout(0.4).apply({}, q.shape[0], q.shape[2], k.shape[1], deterministic=False,
+                                       rngs={"dropout": jax.random.PRNGKey(7)})
+    assert keep.shape == (q.shape[0], q.shape[2], 1, k.shape[1]) and 0 < float(jnp.mean(keep)) < 1
+
+    def got(q, k, v, pos):
+        return attend(q, k, v, pos, mask_bias, keep, 0.6, impl=impl)
+
+    def want(q, k, v, pos):
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, precision="highest") + pos + mask_bias
+        probs = jax.nn.softmax(logits, axis=-1) * jnp.where(keep, 1 / 0.6, 0.0)
+        return jnp.einsum("bhqk,bkhd->bqhd", probs, v, precision="highest")
+
+    np.testing.assert_allclose(got(q, k, v, pos), want(q, k, v, pos), rtol=1e-5, atol=1e-6)
+    loss = lambda f: lambda *a: jnp.sum(jnp.sin(f(*a)))  # noqa: E731
+    for g, w in zip(jax.grad(loss(got), (0, 1, 2, 3))(q, k, v, pos), jax.grad(loss(want), (0, 1, 2, 3))(q, k, v, pos)):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+    assert AttentionDropout(0.4).apply({}, 2, 2, 5, deterministic=True) is None
+
+
+def test_fused_attention_call_matches_the_einsum_reference_m87() -> None:
+    """Spec M87: jax.nn.dot_product_attention with scale 1, the position bias and a boolean mask gives the
+    einsum path's outputs and gradients (position bias included): the call model.attention_impl=cudnn makes
+    on a GPU, run here with implementation="xla"."""
+    q, k, v, pos, mask_bias = _attention_inputs(4)
+
+    def run(impl):
+        def f(q, k, v, pos):
+            return attend(q, k, v, pos, mask_bias, impl=impl)
+        return f(q, k, v, pos), jax.grad(lambda *a: jnp.sum(jnp.sin(f(*a))), (0, 1, 2, 3))(q, k, v, pos)
+
+    (ref, ref_grads), (got, got_grads) = run("einsum"), run("xla")
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    for g, r in zip(got_grads, ref_grads):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="attention_impl"):
+        attend(q, k, v, pos, mask_bias, impl="flash")
+
+
+def test_attention_impl_is_validated_by_the_config_m87(tiny_config) -> None:
+    """model.attention_impl: unknown names and cudnn without bf16/fp16 activations fail at config time."""
+    with pytest.raises(ValueError, match="model.attention_impl must be one of"):
+        tiny_config.replace(attention_impl="flash")
+    with pytest.raises(ValueError, match="needs model.dtype bfloat16"):
+        tiny_config.replace(attention_impl="cudnn", dtype="float32")
+    assert tiny_config.replace(attention_impl="cudnn", dtype="bfloat16").attention_impl == "cudnn"
+
+
+def test_model_with_fused_attention_call_matches_einsum(tiny_config, tiny_params) -> None:
+    """The whole model (padding, packed segments, causal decoder, cross-attention) through
+    attention_impl=xla equals the reference path, so only the kernel changes with cudnn."""
+    rng = np.random.default_rng(6)
+    enc, dec = random_tokens(rng, (2, 9)), random_tokens(rng, (2, 6))
+    enc[1, 7:] = 0
+    dec[1, 5:] = 0
+    enc_seg = np.array([[1, 1, 1, 1, 2, 2, 2, 2, 2], [1] * 7 + [0, 0]], np.int32)  # row 0: two packed examples
+    dec_seg = np.array([[1, 1, 1, 2, 2, 2], [1] * 5 + [0]], np.int32)
+
+    def logits(cfg, deterministic=True):
+        return np.asarray(T5(cfg).apply({"params": tiny_params}, enc, dec, enc_seg, dec_seg,
+                                        deterministic=deterministic, rngs={"dropout": jax.random.PRNGKey(3)}))
+
+    fused = tiny_config.replace(attention_impl="xla")
+    np.testing.assert_allclose(logits(fused), logits(tiny_config), rtol=1e-4, atol=1e-4)
+    # train mode: the same dropout draws, applied to values instead of probabilities (M15)
+    np.testing.assert_allclose(logits(fused, False), logits(tiny_config, False), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(logits(tiny_config, False), logits(tiny_config), atol=1e-3)

@@ -8,6 +8,7 @@ from typing import Any
 import jax.numpy as jnp
 
 VOCAB_DIVISOR = 128  # spec M1 / D36: rows rounded up to a multiple of 128
+ATTENTION_IMPLS = ("einsum", "xla", "cudnn")  # model.attention_impl: layers.attend's docstring (M87)
 
 
 def round_up_vocab(n: int, divisor: int = VOCAB_DIVISOR) -> int:
@@ -36,6 +37,7 @@ class T5Config:
     zero_padding: bool = True  # spec M13 (SHOULD): zero the residual stream at padding positions
     adapter_dim: int | None = None  # §3.5.1 adapter width d_A (M55-M57); None = no adapter sub-layers
     shared_encoder_decoder: bool = False  # §3.2 "Enc-dec, shared" (M25): the encoder runs the decoder's blocks
+    attention_impl: str = "einsum"  # M87: the XLA einsum reference; "cudnn" = fused flash attention (GPU)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "d_ff", "num_heads", "d_kv", "relative_attention_num_buckets",
@@ -54,6 +56,11 @@ class T5Config:
             raise ValueError("a shared encoder-decoder needs model.num_encoder_layers == model.num_decoder_layers, "
                              f"got {self.num_encoder_layers} and {self.num_decoder_layers} (M25)")
         jnp.dtype(self.dtype)  # raises on an unknown dtype name
+        if self.attention_impl not in ATTENTION_IMPLS:
+            raise ValueError(f"model.attention_impl must be one of {', '.join(ATTENTION_IMPLS)}, "
+                             f"got {self.attention_impl!r}")
+        if self.attention_impl == "cudnn" and jnp.dtype(self.dtype) not in (jnp.bfloat16, jnp.float16):
+            raise ValueError(f"model.attention_impl=cudnn needs model.dtype bfloat16 or float16, got {self.dtype}")
 
     @property
     def H(self) -> int:  # noqa: N802 - the spec's symbol
@@ -88,8 +95,9 @@ class T5Config:
         for k in ("dropout_rate", "layer_norm_epsilon"):
             if k in kwargs:
                 kwargs[k] = float(kwargs[k])
-        if "dtype" in kwargs:
-            kwargs["dtype"] = str(kwargs["dtype"])
+        for k in ("dtype", "attention_impl"):
+            if k in kwargs:
+                kwargs[k] = str(kwargs[k])
         if "shared_encoder_decoder" in kwargs:
             kwargs["shared_encoder_decoder"] = bool(kwargs["shared_encoder_decoder"])
         missing = [f.name for f in dataclasses.fields(cls)

@@ -15,7 +15,7 @@ import numpy as np
 from flax import linen as nn
 from jax import lax
 
-from t5repro.models.config import T5Config
+from t5repro.models.config import ATTENTION_IMPLS, T5Config
 
 Array = jax.Array
 Initializer = Callable[..., Array]
@@ -195,6 +195,65 @@ def dropout(rate: float) -> nn.Dropout:
     return nn.Dropout(rate=rate, broadcast_dims=(-2,))
 
 
+class AttentionDropout(nn.Module):
+    """Draws the attention-probability keep mask of spec M15: [B, h, 1, Lk], shared over queries.
+
+    `attend` applies it to the probabilities (einsum path) or, for fused kernels that never expose
+    them, to the values: a mask shared over queries scales whole key positions, so `(p * m) @ v ==
+    p @ (m * v)`, the same function and gradients with the same draw (tests/models/test_t5_layers.py).
+    """
+
+    rate: float
+
+    @nn.compact
+    def __call__(self, batch: int, heads: int, k_len: int, *, deterministic: bool) -> Array | None:
+        """Boolean keep mask [B, h, 1, Lk] (True = kept), or None in deterministic mode or at rate 0."""
+        if deterministic or self.rate == 0.0:
+            return None
+        return jax.random.bernoulli(self.make_rng("dropout"), 1.0 - self.rate, (batch, heads, 1, k_len))
+
+
+def _inverted_dropout(x: Array, keep: Array, keep_prob: float) -> Array:
+    """Kept units scaled by 1/keep_prob, dropped ones zero (as nn.Dropout, spec M15); `keep` broadcasts."""
+    return lax.select(jnp.broadcast_to(keep, x.shape), x / jnp.asarray(keep_prob, x.dtype), jnp.zeros_like(x))
+
+
+def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bias: Array | None,
+           keep: Array | None = None, keep_prob: float = 1.0, *, impl: str = "einsum") -> Array:
+    """`Dropout(softmax(q k^T + position_bias + mask_bias)) v` per head; no 1/sqrt(d_kv) (M8).
+
+    q [B,Lq,h,dk], k/v [B,Lk,h,dk]; `position_bias` [1, h, Lq, Lk] (M20) and `mask_bias` [B|1, 1, Lq, Lk]
+    of 0 / NEG_INF (M10) are float32; `keep` [B, h, 1, Lk] is AttentionDropout's mask (None: no dropout).
+    `impl` (model.attention_impl):
+      - "einsum" (the reference, M87): float32 logits and softmax materialised by XLA (M24), the mask on
+        the probabilities;
+      - "xla" / "cudnn": `jax.nn.dot_product_attention` with that implementation, scale 1, the mask bias
+        as a boolean and the dropout mask on the values. "cudnn" is cuDNN's fused flash attention on
+        NVIDIA GPUs (additive bias with gradient, as M87 requires); it needs bf16/fp16 activations and
+        takes the bias in that dtype, a rounding of the float32 bias the einsum path does not make.
+        "xla" is the same call on any backend, which is how the tests check the plumbing on CPU.
+    """
+    if impl == "einsum":
+        logits = jnp.einsum("bqhd,bkhd->bhqk", qh, kh, preferred_element_type=jnp.float32)
+        if position_bias is not None:
+            logits = add_position_bias(logits, position_bias)
+        if mask_bias is not None:
+            logits = logits + mask_bias
+        probs = jax.nn.softmax(logits, axis=-1)
+        if keep is not None:
+            probs = _inverted_dropout(probs, keep, keep_prob)
+        return jnp.einsum("bhqk,bkhd->bqhd", probs.astype(vh.dtype), vh)
+    if impl not in ATTENTION_IMPLS:
+        raise ValueError(f"model.attention_impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
+    if keep is not None:
+        vh = _inverted_dropout(vh, jnp.transpose(keep, (0, 3, 1, 2)), keep_prob)  # [B, Lk, h, 1]
+    if position_bias is not None and impl == "cudnn":
+        position_bias = position_bias.astype(qh.dtype)
+    mask = None if mask_bias is None else mask_bias > NEG_INF / 2  # back to "may attend" (M10)
+    return jax.nn.dot_product_attention(qh, kh, vh, bias=position_bias, mask=mask, scale=1.0,
+                                        implementation=impl)
+
+
 class MultiHeadAttention(nn.Module):
     """T5 attention: 2-D kernels [d, H]/[H, d], no 1/sqrt(d_kv) scaling, float32 softmax (spec M8)."""
 
@@ -266,17 +325,13 @@ class MultiHeadAttention(nn.Module):
 
         qh = q.reshape(batch, q_len, h, dk)
         kh = k.reshape(batch, k_len, h, dk)
-        vh = v.reshape(batch, k_len, h, dk)
-        # spec M8: no 1/sqrt(d_kv); logits and softmax in float32 (M24).
-        logits = jnp.einsum("bqhd,bkhd->bhqk", qh, kh, preferred_element_type=jnp.float32)
-        if position_bias is not None and not self.is_cross:
-            logits = add_position_bias(logits, position_bias)
-        if mask_bias is not None:
-            logits = logits + mask_bias
-        probs = jax.nn.softmax(logits, axis=-1)
+        vh = v.reshape(batch, k_len, h, dk).astype(dt)
         # spec M15 table: attention-probability mask [B,h,1,Lk], broadcast over the query axis.
-        probs = dropout(cfg.dropout_rate)(probs, deterministic=deterministic)
-        ctx = jnp.einsum("bhqk,bkhd->bqhd", probs.astype(dt), vh.astype(dt))
+        keep = AttentionDropout(cfg.dropout_rate, name="probs_dropout")(batch, h, k_len, deterministic=deterministic)
+        # spec M8: no 1/sqrt(d_kv); logits and softmax in float32 (M24). Cached decoding stays on the
+        # reference path: its one-query steps gain nothing from a fused kernel.
+        ctx = attend(qh, kh, vh, None if self.is_cross else position_bias, mask_bias, keep, 1.0 - cfg.dropout_rate,
+                     impl="einsum" if decode else cfg.attention_impl)
         return on_tokens(out, ctx.reshape(batch, q_len, big_h)), (None if self.is_cross else position_bias)
 
 
