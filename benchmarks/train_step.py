@@ -8,6 +8,7 @@ and, on a GPU, model FLOP/s and MFU (FLOPs from spec M30, training = 3 x forward
     python benchmarks/train_step.py                                   # CPU: Small-like dims, 512/114, batch 4
     python benchmarks/train_step.py --model base --batch 128 --dtype bfloat16 --peak-tflops 989   # H100
     python benchmarks/train_step.py --side ours --steps 2 --profile /tmp/trace   # + time per XLA fusion
+    python benchmarks/train_step.py --model base --batch 128 --dtype bfloat16 --attention cudnn --side ours  # GPU
 
 The PyTorch side needs `torch` and `transformers` (test extras; skipped with a note when absent).
 """
@@ -27,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from t5repro.models.config import T5Config
+from t5repro.models.config import ATTENTION_IMPLS, T5Config
 from t5repro.models.info import flops_per_example, param_count
 from t5repro.models.t5 import T5
 from t5repro.train.partitioning import Partitioner
@@ -40,10 +41,10 @@ SIZES = {  # d_model, d_ff, heads, d_kv, layers (spec model.md §1.1)
 }
 
 
-def make_config(name: str, dtype: str, vocab: int) -> T5Config:
+def make_config(name: str, dtype: str, vocab: int, attention: str = "einsum") -> T5Config:
     d, f, h, dkv, layers = SIZES[name]
     return T5Config(vocab_size=vocab, d_model=d, d_ff=f, num_heads=h, d_kv=dkv, num_encoder_layers=layers,
-                    num_decoder_layers=layers, dropout_rate=0.1, dtype=dtype)
+                    num_decoder_layers=layers, dropout_rate=0.1, dtype=dtype, attention_impl=attention)
 
 
 def batch(b: int, s_in: int, s_t: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -136,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", type=int, default=114)
     p.add_argument("--vocab", type=int, default=32128)
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    p.add_argument("--attention", choices=list(ATTENTION_IMPLS), default="einsum",
+                   help="ours: model.attention_impl (cudnn: fused flash attention, NVIDIA GPU, bfloat16)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU (H100 dense bf16: 989)")
@@ -149,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.side == "both":
         return run_both(a, argv if argv is not None else sys.argv[1:])
 
-    cfg = make_config(a.model, a.dtype, a.vocab)
+    cfg = make_config(a.model, a.dtype, a.vocab, a.attention)
     tokens = a.batch * a.inputs  # input-side tokens per step (M50)
     flops = flops_per_example(cfg, a.inputs, a.targets)["training"] * a.batch
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}, "
           f"{os.cpu_count()} CPUs")
     print(f"model: {a.model}, {param_count(cfg):,} params, dtype {a.dtype}; batch {a.batch} x {a.inputs}/{a.targets}; "
-          f"{flops / 1e12:.2f} TFLOP per step (M30)")
+          f"{flops / 1e12:.2f} TFLOP per step (M30); ours' attention: {a.attention}")
     result: dict = {"args": vars(a), "params": param_count(cfg), "tflop_per_step": flops / 1e12}
     sides = {"ours": ("ours (JAX/Flax)", lambda: bench_ours(cfg, a.batch, a.inputs, a.targets, a.warmup, a.steps,
                                                                 a.profile)),

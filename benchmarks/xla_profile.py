@@ -38,6 +38,39 @@ def _instructions(hlo: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _sanitised(name: str) -> str:
+    """XLA:GPU names a fusion's kernel after the instruction with '.' and '-' as '_' (fusion.12 -> fusion_12)."""
+    return re.sub(r"[.\-]", "_", name)
+
+
+def summarise(events: list[dict], info: dict[str, tuple[str, str]]) -> dict[tuple[str, str], list[float]]:
+    """(op kinds, op_name with layers folded) -> [ms, count] over the trace's complete events of HLO instructions.
+
+    On CPU, XLA's thunks appear on the host under their HLO names. On a GPU or TPU the device's own
+    timeline is used (processes named `/device:...`), its kernels matched by the `hlo_op` argument the
+    profiler attaches, or else by kernel name; host-side launch events are then ignored, not double counted.
+    """
+    device_pids = {e.get("pid") for e in events if e.get("ph") == "M" and e.get("name") == "process_name"
+                   and "/device:" in str(e.get("args", {}).get("name", ""))}
+    by_sanitised = {_sanitised(name): name for name in info}
+    groups: dict[tuple[str, str], list[float]] = collections.defaultdict(lambda: [0.0, 0])
+    for e in events:
+        if e.get("ph") != "X" or (device_pids and e.get("pid") not in device_pids):
+            continue
+        candidates = (e.get("args", {}).get("hlo_op"), e.get("name"))
+        hlo = next((c for c in candidates if c in info), None)
+        if hlo is None:
+            hlo = next((by_sanitised[_sanitised(c)] for c in candidates
+                        if isinstance(c, str) and _sanitised(c) in by_sanitised), None)
+        if hlo is None:
+            continue
+        kinds, op_name = info[hlo]
+        g = groups[(kinds, re.sub(r"layers_\d+", "layers_N", op_name))]
+        g[0] += e["dur"] / 1e3
+        g[1] += 1
+    return groups
+
+
 def profile_step(step: Callable[[], None], hlo: str, trace_dir: str, top: int = 25) -> str:
     """Run `step` once under the profiler; return a table of time per (op kinds, source op) group."""
     import jax
@@ -48,15 +81,7 @@ def profile_step(step: Callable[[], None], hlo: str, trace_dir: str, top: int = 
     finally:
         jax.profiler.stop_trace()
     path = max(glob.glob(os.path.join(trace_dir, "**", "*.trace.json.gz"), recursive=True), key=os.path.getmtime)
-    events = json.load(gzip.open(path))["traceEvents"]
-    info = _instructions(hlo)
-    groups: dict[tuple[str, str], list[float]] = collections.defaultdict(lambda: [0.0, 0])
-    for e in events:
-        if e.get("ph") == "X" and e.get("name") in info:
-            kinds, op_name = info[e["name"]]
-            g = groups[(kinds, re.sub(r"layers_\d+", "layers_N", op_name))]
-            g[0] += e["dur"] / 1e3
-            g[1] += 1
+    groups = summarise(json.load(gzip.open(path))["traceEvents"], _instructions(hlo))
     total = sum(g[0] for g in groups.values())
     lines = [f"{total:.1f} ms in {sum(g[1] for g in groups.values())} HLO instructions (trace: {path})",
              f"{'ms':>8} {'%':>5} {'n':>4}  {'ops':<22} source op (JAX op_name)"]

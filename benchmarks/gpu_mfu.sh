@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Issue 5's GPU measurements in one call of the device tool (one warm machine, ~10 minutes):
+# T5-Base bf16, batch 128 x 512/114, MFU against the H100's 989 TFLOP/s dense bf16 peak (spec M89/M90),
+# for each attention implementation (model.attention_impl), then a per-XLA-op profile of the einsum path.
+#
+#   run(command="bash benchmarks/gpu_mfu.sh", carry=[".whl"])      # device tool; results come back in $OUT
+#   bash benchmarks/gpu_mfu.sh /tmp/gpu                               # any CUDA machine with this repo
+#
+# Packages the GPU image lacks travel as wheels in .whl/ (ignored by git; the device README says how to fetch
+# them): they are installed only when an import fails, so the image's own jax/CUDA build is kept.
+set -u
+out=${1:-${OUT:-/tmp/t5repro_gpu}}
+mkdir -p "$out"
+py=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+if ! "$py" -c "import flax, optax, orbax.checkpoint, hydra, omegaconf" 2>/dev/null; then
+    if compgen -G ".whl/*.whl" >/dev/null; then
+        "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+        export PYTHONPATH=/tmp/site
+    fi
+fi
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+"$py" -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())" \
+    || exit 1
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>/dev/null
+
+base=(--model base --batch 128 --inputs 512 --targets 114 --dtype bfloat16 --peak-tflops 989 --side ours)
+for attention in einsum cudnn; do
+    echo "== attention $attention"
+    timeout 240 "$py" benchmarks/train_step.py "${base[@]}" --attention "$attention" --warmup 3 --steps 10 \
+        --json "$out/base_$attention.json" 2>&1 | grep -v "^WARNING" | tail -n 20
+done
+echo "== profile (einsum)"
+timeout 240 "$py" benchmarks/train_step.py "${base[@]}" --warmup 2 --steps 2 --profile /tmp/t5repro_trace \
+    > "$out/profile_einsum.txt" 2>&1
+tail -n 60 "$out/profile_einsum.txt"
