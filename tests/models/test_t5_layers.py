@@ -328,6 +328,10 @@ def test_fused_attention_call_matches_the_einsum_reference_m87() -> None:
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="attention_impl"):
         attend(q, k, v, pos, mask_bias, impl="flash")
+    if jax.default_backend() != "gpu":
+        with pytest.raises(ValueError, match="attention_impl=cudnn needs an NVIDIA GPU"):
+            attend(q.astype(jnp.bfloat16), k.astype(jnp.bfloat16), v.astype(jnp.bfloat16), pos, mask_bias,
+                   impl="cudnn")
 
 
 def test_attention_impl_is_validated_by_the_config_m87(tiny_config) -> None:

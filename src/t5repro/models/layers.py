@@ -245,6 +245,9 @@ def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bi
         return jnp.einsum("bhqk,bkhd->bqhd", probs.astype(vh.dtype), vh)
     if impl not in ATTENTION_IMPLS:
         raise ValueError(f"model.attention_impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
+    if impl == "cudnn" and jax.default_backend() != "gpu":
+        raise ValueError(f"model.attention_impl=cudnn needs an NVIDIA GPU, but JAX's backend is "
+                         f"{jax.default_backend()}: use model.attention_impl=einsum (or xla)")
     if keep is not None:
         vh = _inverted_dropout(vh, jnp.transpose(keep, (0, 3, 1, 2)), keep_prob)  # [B, Lk, h, 1]
     if position_bias is not None and impl == "cudnn":
