@@ -227,11 +227,11 @@ def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bi
     `impl` (model.attention_impl):
       - "einsum" (the reference, M87): float32 logits and softmax materialised by XLA (M24), the mask on
         the probabilities;
-      - "xla" / "cudnn": `jax.nn.dot_product_attention` with that implementation, scale 1, the mask bias
-        as a boolean and the dropout mask on the values. "cudnn" is cuDNN's fused flash attention on
-        NVIDIA GPUs (additive bias with gradient, as M87 requires); it needs bf16/fp16 activations and
-        takes the bias in that dtype, a rounding of the float32 bias the einsum path does not make.
-        "xla" is the same call on any backend, which is how the tests check the plumbing on CPU.
+      - "xla" / "cudnn": `jax.nn.dot_product_attention` with that implementation, scale 1, one additive
+        bias (position + mask) and the dropout mask on the values. "cudnn" is cuDNN's fused flash
+        attention on NVIDIA GPUs (additive bias with gradient, as M87 requires); it needs bf16/fp16
+        activations and takes the bias in that dtype, a rounding of the float32 bias the einsum path
+        does not make. "xla" is the same call on any backend, which is how the tests check the plumbing.
     """
     if impl == "einsum":
         logits = jnp.einsum("bqhd,bkhd->bhqk", qh, kh, preferred_element_type=jnp.float32)
@@ -250,11 +250,15 @@ def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bi
                          f"{jax.default_backend()}: use model.attention_impl=einsum (or xla)")
     if keep is not None:
         vh = _inverted_dropout(vh, jnp.transpose(keep, (0, 3, 1, 2)), keep_prob)  # [B, Lk, h, 1]
-    if position_bias is not None and impl == "cudnn":
-        position_bias = position_bias.astype(qh.dtype)
-    mask = None if mask_bias is None else mask_bias > NEG_INF / 2  # back to "may attend" (M10)
-    return jax.nn.dot_product_attention(qh, kh, vh, bias=position_bias, mask=mask, scale=1.0,
-                                        implementation=impl)
+    bias = position_bias
+    if mask_bias is not None:  # one additive bias, formed in float32 (JAX would form it in the kernel's dtype)
+        full = (qh.shape[0], qh.shape[2], qh.shape[1], kh.shape[1])
+        bias = mask_bias if bias is None else add_position_bias(jnp.broadcast_to(mask_bias, full), bias)
+    if bias is not None and impl == "cudnn":
+        # cuDNN takes the bias in the activation dtype; its gradient comes back through this cast, so the
+        # batch sum of the position bias's gradient still runs in float32.
+        bias = bias.astype(qh.dtype)
+    return jax.nn.dot_product_attention(qh, kh, vh, bias=bias, scale=1.0, implementation=impl)
 
 
 class MultiHeadAttention(nn.Module):
