@@ -34,3 +34,6 @@ echo "== profile (einsum)"
 timeout 240 "$py" benchmarks/train_step.py "${base[@]}" --warmup 2 --steps 2 --profile /tmp/t5repro_trace \
     > "$out/profile_einsum.txt" 2>&1
 tail -n 60 "$out/profile_einsum.txt"
+echo "== ours vs HF PyTorch at batch 32 (HF runs out of memory at 128)"
+timeout 240 "$py" benchmarks/train_step.py --model base --batch 32 --dtype bfloat16 --peak-tflops 989 --warmup 3 \
+    --steps 10 --json "$out/base_b32_vs_hf.json" 2>&1 | grep -v "^WARNING" | tail -n 8
