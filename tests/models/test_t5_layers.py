@@ -110,10 +110,12 @@ def test_attention_hand_computed_no_scaling_m8() -> None:
     np.testing.assert_allclose(np.asarray(bias[0, 1]), table[1][buckets], rtol=1e-6)
 
 
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])
 @pytest.mark.parametrize("batch", [1, 2, 3, 4, 5, 7])
-def test_position_bias_add_has_the_broadcast_adds_values_and_gradients(batch: int) -> None:
-    """`add_position_bias` (the batch sum of its bias gradient by halving, a CPU speed-up) equals `logits + bias`:
-    values, the logits gradient and the bias gradient (the sum over the batch, odd sizes included)."""
+def test_position_bias_add_has_the_broadcast_adds_values_and_gradients(batch: int, backend: str, monkeypatch) -> None:
+    """`add_position_bias` (the batch sum of its bias gradient by halving, a CPU speed-up; a plain sum on other
+    backends) equals `logits + bias`: values, the logits gradient and the bias gradient (odd batch sizes too)."""
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)  # read when the gradient is traced
     rng = np.random.default_rng(batch)
     logits = jnp.asarray(rng.normal(size=(batch, 3, 4, 5)), jnp.float32)
     bias = jnp.asarray(rng.normal(size=(1, 3, 4, 5)), jnp.float32)
