@@ -41,18 +41,15 @@ def dot_flops(closed_jaxpr: Any) -> collections.Counter:
 def train_step_jaxpr(model_name: str, dtype: str, b: int, s_in: int, s_t: int, vocab: int,
                      attention: str = "einsum") -> Any:
     """The jaxpr of the trainer's step for this shape, built from abstract values (nothing allocated)."""
-    from train_step import batch, make_config
+    from train_step import batch, make_config, train_config
 
     from t5repro.models.t5 import T5
     from t5repro.train.partitioning import Partitioner
-    from t5repro.train.trainer import TrainConfig, fresh_state, make_train_step
+    from t5repro.train.trainer import fresh_state, make_train_step
 
     cfg = make_config(model_name, dtype, vocab, attention)
     model = T5(cfg)
-    tcfg = TrainConfig.from_cfg({"steps": 1, "batch_size": b, "sequence_length": {"inputs": s_in, "targets": s_t},
-                                 "pack": True, "schedule": "constant", "learning_rate": 1e-3, "warmup_steps": 0,
-                                 "z_loss": 1e-4, "loss_normalizing_factor": None, "checkpoint_period": 10**9,
-                                 "keep_checkpoints": None, "log_every": 10**9})
+    tcfg = train_config(b, s_in, s_t)
     part = Partitioner.create(None)
     state = jax.eval_shape(lambda: fresh_state(model, tcfg, part, seed=0))
     data = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch(b, s_in, s_t, vocab).items()}

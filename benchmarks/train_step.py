@@ -68,13 +68,18 @@ def time_steps(step, n_warmup: int, n_steps: int) -> list[float]:
     return times
 
 
-def bench_ours(cfg: T5Config, b: int, s_in: int, s_t: int, warmup: int, steps: int,
-               profile_dir: str | None = None) -> list[float]:
-    model = T5(cfg)
-    tcfg = TrainConfig.from_cfg({"steps": steps, "batch_size": b, "sequence_length": {"inputs": s_in, "targets": s_t},
+def train_config(b: int, s_in: int, s_t: int, steps: int = 1) -> TrainConfig:
+    """The trainer's settings for a timed step: constant learning rate, z-loss, no checkpoints or logging."""
+    return TrainConfig.from_cfg({"steps": steps, "batch_size": b, "sequence_length": {"inputs": s_in, "targets": s_t},
                                  "pack": True, "schedule": "constant", "learning_rate": 1e-3, "warmup_steps": 0,
                                  "z_loss": 1e-4, "loss_normalizing_factor": None, "checkpoint_period": 10**9,
                                  "keep_checkpoints": None, "log_every": 10**9})
+
+
+def bench_ours(cfg: T5Config, b: int, s_in: int, s_t: int, warmup: int, steps: int,
+               profile_dir: str | None = None) -> list[float]:
+    model = T5(cfg)
+    tcfg = train_config(b, s_in, s_t, steps)
     # The trainer's own layout: state created sharded on the default mesh (every device data parallel; one
     # device here), the batch placed with its sharding, the step compiled with explicit shardings (M82).
     part = Partitioner.create(None)
