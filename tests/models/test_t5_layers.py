@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import linen as nn
+from omegaconf import OmegaConf
 
 from t5repro.models import T5, T5Config, init_params
 from t5repro.models.layers import (NEG_INF, AttentionDropout, MultiHeadAttention, RMSNorm, add_position_bias, attend,
@@ -343,6 +346,12 @@ def test_attention_impl_is_validated_by_the_config_m87(tiny_config) -> None:
     with pytest.raises(ValueError, match="needs model.dtype bfloat16"):
         tiny_config.replace(attention_impl="cudnn", dtype="float32")
     assert tiny_config.replace(attention_impl="cudnn", dtype="bfloat16").attention_impl == "cudnn"
+    # every conf/model size names the reference path; a Hydra override reaches the config
+    for path in sorted((Path(__file__).resolve().parents[2] / "conf" / "model").glob("*.yaml")):
+        model_cfg = OmegaConf.load(path)
+        assert T5Config.from_cfg(model_cfg, vocab_size=128).attention_impl == "einsum", path.name
+    model_cfg.attention_impl = "xla"
+    assert T5Config.from_cfg(model_cfg, vocab_size=128).attention_impl == "xla"
 
 
 def test_model_with_fused_attention_call_matches_einsum(tiny_config, tiny_params) -> None:
