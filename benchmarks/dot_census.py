@@ -21,7 +21,8 @@ import jax.numpy as jnp
 
 
 def dot_flops(closed_jaxpr: Any) -> collections.Counter:
-    """(lhs dtype, rhs dtype, out dtype) -> FLOPs (2 per multiply-add) of every dot_general, sub-jaxprs included."""
+    """(lhs dtype, rhs dtype, out dtype[, dot algorithm]) -> FLOPs (2 per multiply-add) of every dot_general,
+    sub-jaxprs included. A dot algorithm such as BF16_BF16_F32 names the operand type the product really uses."""
     census: collections.Counter = collections.Counter()
 
     def walk(jaxpr: Any) -> None:
@@ -32,7 +33,11 @@ def dot_flops(closed_jaxpr: Any) -> collections.Counter:
                 lhs, rhs, out = eqn.invars[0].aval, eqn.invars[1].aval, eqn.outvars[0].aval
                 (lhs_contract, _), _ = eqn.params["dimension_numbers"]
                 k = math.prod(lhs.shape[i] for i in lhs_contract)
-                census[(str(lhs.dtype), str(rhs.dtype), str(out.dtype))] += 2 * math.prod(out.shape) * k
+                algorithm = eqn.params.get("precision")
+                operands = (str(lhs.dtype), str(rhs.dtype), str(out.dtype))
+                if isinstance(algorithm, jax.lax.DotAlgorithmPreset):  # the operands' dtype inside the product
+                    operands += (algorithm.name,)
+                census[operands] += 2 * math.prod(out.shape) * k
 
     walk(closed_jaxpr.jaxpr)
     return census
@@ -72,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(census.values())
     print(f"{a.model} {a.dtype}, batch {a.batch} x {a.inputs}/{a.targets}, attention {a.attention}: "
           f"{total / 1e12:.2f} TFLOP of matmuls per step")
-    for (lhs, rhs, out), flops in census.most_common():
-        print(f"{flops / 1e12:9.3f} TFLOP {100 * flops / total:5.1f} %  {lhs} x {rhs} -> {out}")
+    for (lhs, rhs, out, *algorithm), flops in census.most_common():
+        how = f" as {algorithm[0]}" if algorithm else ""
+        print(f"{flops / 1e12:9.3f} TFLOP {100 * flops / total:5.1f} %  {lhs} x {rhs} -> {out}{how}")
     return 0
 
 

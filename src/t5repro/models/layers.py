@@ -222,6 +222,18 @@ def _inverted_dropout(x: Array, keep: Array, keep_prob: float) -> Array:
     return lax.select(jnp.broadcast_to(keep, x.shape), x / jnp.asarray(keep_prob, x.dtype), jnp.zeros_like(x))
 
 
+def bf16_products(dtype: Any) -> lax.DotAlgorithmPreset | None:
+    """The dot algorithm of a float32 result from bf16 activations: bf16 operands, float32 accumulation.
+
+    With bf16 activations (M24) the attention logits (M8) and the output logits (M12) are float32. Forward,
+    a product of bf16 values is exact in float32 either way; the preset also keeps the backward products
+    (float32 gradient times bf16 activation) on bf16 operands, as jax.nn.dot_product_attention's XLA path
+    does, where a GPU would otherwise run them in float32 (benchmarks/dot_census.py). None (the default
+    precision) for float32 activations, whose products stay float32.
+    """
+    return lax.DotAlgorithmPreset.BF16_BF16_F32 if jnp.dtype(dtype) == jnp.bfloat16 else None
+
+
 def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bias: Array | None,
            keep: Array | None = None, keep_prob: float = 1.0, *, impl: str = "einsum") -> Array:
     """`Dropout(softmax(q k^T + position_bias + mask_bias)) v` per head; no 1/sqrt(d_kv) (M8).
@@ -238,7 +250,8 @@ def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bi
         does not make. "xla" is the same call on any backend, which is how the tests check the plumbing.
     """
     if impl == "einsum":
-        logits = jnp.einsum("bqhd,bkhd->bhqk", qh, kh, preferred_element_type=jnp.float32)
+        logits = jnp.einsum("bqhd,bkhd->bhqk", qh, kh, preferred_element_type=jnp.float32,
+                            precision=bf16_products(qh.dtype))
         if position_bias is not None:
             logits = add_position_bias(logits, position_bias)
         if mask_bias is not None:
@@ -383,9 +396,15 @@ class Embed(nn.Module):
         return jnp.take(self.embedding, tokens, axis=0).astype(self.config.activation_dtype)
 
     def attend(self, x: Array) -> Array:
-        """Tied output logits `x . E^T` in float32 (spec M12; the caller applies d^-0.5)."""
+        """Tied output logits `x . E^T` in float32 (spec M12; the caller applies d^-0.5).
+
+        With bf16 activations the product takes bf16 operands (`bf16_products`; t5x's bf16 `attend` is
+        bf16 throughout, output included); with float32 activations it is float32.
+        """
         emb = self.embedding.astype(jnp.float32)
-        return on_tokens(lambda t: jnp.einsum("td,vd->tv", t, emb), x.astype(jnp.float32))
+        precision = bf16_products(self.config.activation_dtype)
+        return on_tokens(lambda t: jnp.einsum("td,vd->tv", t, emb, precision=precision,
+                                              preferred_element_type=jnp.float32), x.astype(jnp.float32))
 
 
 # ----------------------------------------------------------------------------------------------
