@@ -19,6 +19,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from t5repro.models.config import ATTENTION_IMPLS
+
 
 def dot_flops(closed_jaxpr: Any) -> collections.Counter:
     """(lhs dtype, rhs dtype, out dtype[, dot algorithm]) -> FLOPs (2 per multiply-add) of every dot_general,
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inputs", type=int, default=512)
     p.add_argument("--targets", type=int, default=114)
     p.add_argument("--vocab", type=int, default=32128)
-    p.add_argument("--attention", choices=["einsum", "xla", "cudnn"], default="einsum")
+    p.add_argument("--attention", choices=list(ATTENTION_IMPLS), default="einsum")
     a = p.parse_args(argv)
     census = dot_flops(train_step_jaxpr(a.model, a.dtype, a.batch, a.inputs, a.targets, a.vocab, a.attention))
     total = sum(census.values())
