@@ -6,6 +6,9 @@
 #   run(command="bash benchmarks/gpu_mfu.sh", carry=[".whl"])      # device tool; results come back in $OUT
 #   bash benchmarks/gpu_mfu.sh /tmp/gpu                               # any CUDA machine with this repo
 #
+# Writes base_{einsum,cudnn}.json and .log (a failing run's whole traceback: cuDNN may refuse a bias or
+# bias-gradient shape), profile_einsum.txt and base_b32_vs_hf.json: six files, within the tool's eight.
+#
 # Packages the GPU image lacks travel as wheels in .whl/ (ignored by git; the device README says how to fetch
 # them): they are installed only when an import fails, so the image's own jax/CUDA build is kept.
 set -u
@@ -28,7 +31,7 @@ base=(--model base --batch 128 --inputs 512 --targets 114 --dtype bfloat16 --pea
 for attention in einsum cudnn; do
     echo "== attention $attention"
     timeout 240 "$py" benchmarks/train_step.py "${base[@]}" --attention "$attention" --warmup 3 --steps 10 \
-        --json "$out/base_$attention.json" 2>&1 | grep -v "^WARNING" | tail -n 20
+        --json "$out/base_$attention.json" 2>&1 | tee "$out/base_$attention.log" | grep -v "^WARNING" | tail -n 30
 done
 echo "== profile (einsum)"
 timeout 240 "$py" benchmarks/train_step.py "${base[@]}" --warmup 2 --steps 2 --profile /tmp/t5repro_trace \

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 import jax
 import jax.numpy as jnp
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             times = fn()
         except Exception as e:  # e.g. out of memory at this batch size: report it, do not hide it
+            traceback.print_exc(limit=-8)  # the whole error on stderr (a one-shot GPU run has no second look)
             times = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
         if isinstance(times, str):
             print(f"{name:>16}: {times}")
