@@ -6,17 +6,19 @@
 #   run(command="bash benchmarks/gpu_mfu.sh", carry=[".whl"])      # device tool; results come back in $OUT
 #   bash benchmarks/gpu_mfu.sh /tmp/gpu                               # any CUDA machine with this repo
 #
-# Writes base_{einsum,cudnn}.json and .log (a failing run's whole traceback: cuDNN may refuse a bias or
-# bias-gradient shape), profile_einsum.txt and base_b32_vs_hf.json: six files, within the tool's eight.
+# Writes cudnn_check.log (tests/models/test_t5_layers.py's cuDNN-vs-einsum check, run only on a GPU),
+# base_{einsum,cudnn}.json and .log (a failing run's whole traceback: cuDNN may refuse a bias or
+# bias-gradient shape), profile_einsum.txt and base_b32_vs_hf.json: seven files, within the tool's eight.
 #
 # Packages the GPU image lacks travel as wheels in .whl/ (ignored by git; the device README says how to fetch
-# them): they are installed only when an import fails, so the image's own jax/CUDA build is kept.
+# them: hydra-core, omegaconf, antlr4 4.9.3, pytest, pluggy, iniconfig): they are installed only when an
+# import fails, so the image's own jax/CUDA build is kept.
 set -u
 out=${1:-${OUT:-/tmp/t5repro_gpu}}
 mkdir -p "$out"
 py=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
-if ! "$py" -c "import flax, optax, orbax.checkpoint, hydra, omegaconf" 2>/dev/null; then
+if ! "$py" -c "import flax, optax, orbax.checkpoint, hydra, omegaconf, pytest" 2>/dev/null; then
     if compgen -G ".whl/*.whl" >/dev/null; then
         "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
         export PYTHONPATH=/tmp/site
@@ -26,6 +28,10 @@ export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 "$py" -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())" \
     || exit 1
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>/dev/null
+
+echo "== cuDNN attention against the einsum reference (outputs and gradients, position bias included)"
+"$py" -m pytest -q -p no:cacheprovider tests/models/test_t5_layers.py -k "on_gpu or fused or probability_mask" \
+    2>&1 | tee "$out/cudnn_check.log" | tail -n 15
 
 base=(--model base --batch 128 --inputs 512 --targets 114 --dtype bfloat16 --peak-tflops 989 --side ours)
 for attention in einsum cudnn; do

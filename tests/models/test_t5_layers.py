@@ -339,6 +339,31 @@ def test_fused_attention_call_matches_the_einsum_reference_m87() -> None:
                    impl="cudnn")
 
 
+@pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN attention needs an NVIDIA GPU (benchmarks/gpu_mfu.sh "
+                                                            "runs this test there)")
+@pytest.mark.parametrize("with_position_bias", [True, False])  # self-attention; cross-attention (mask only)
+def test_cudnn_attention_matches_einsum_on_gpu_m87(with_position_bias: bool) -> None:
+    """Spec M87 on a GPU: cuDNN's fused attention gives the einsum path's output and gradients in bf16, the
+    position bias's included (a bias gradient dropped by the kernel would leave T5's relative bias untrained)."""
+    q, k, v, pos, mask_bias = _attention_inputs(5, b=4, lq=64, lk=128, h=4, dk=64)
+    q, k, v = (x.astype(jnp.bfloat16) for x in (q, k, v))
+    pos = pos if with_position_bias else None
+    keep = AttentionDropout(0.1).apply({}, 4, 4, 128, deterministic=False, rngs={"dropout": jax.random.PRNGKey(2)})
+    weight = jnp.asarray(np.random.default_rng(6).normal(size=q.shape), jnp.float32)
+
+    def run(impl):
+        def loss(q, k, v, pos):
+            return jnp.sum(attend(q, k, v, pos, mask_bias, keep, 0.9, impl=impl).astype(jnp.float32) * weight)
+        argnums = (0, 1, 2, 3) if with_position_bias else (0, 1, 2)
+        return jax.jit(jax.value_and_grad(loss, argnums))(q, k, v, pos)
+
+    (ref_loss, ref_grads), (got_loss, got_grads) = run("einsum"), run("cudnn")
+    assert float(got_loss) == pytest.approx(float(ref_loss), rel=2e-2, abs=1e-1)
+    for got, ref in zip(got_grads, ref_grads):
+        got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+        assert np.linalg.norm(ref) > 0 and np.linalg.norm(got - ref) <= 3e-2 * np.linalg.norm(ref)
+
+
 def test_attention_impl_is_validated_by_the_config_m87(tiny_config) -> None:
     """model.attention_impl: unknown names and cudnn without bf16/fp16 activations fail at config time."""
     with pytest.raises(ValueError, match="model.attention_impl must be one of"):
