@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from t5repro import config as config_lib
+from t5repro.models import flops_per_example
 from t5repro.train import stages
 from t5repro.train.checkpoint import load_params
 from t5repro.train.optim import factored_state, make_optimizer
@@ -54,12 +55,18 @@ def test_pretrain_then_finetune(tmp_path, fake_data):
     assert yaml.safe_load((pre / "config.yaml").read_text())["pretrain"]["steps"] == 4
     assert json.loads((pre / "metadata.json").read_text())["versions"]["jax"]
     assert json.loads((tmp_path / "out" / "s.json").read_text())["global_step"] == 4  # exported copy
+    # spec M89: model FLOP/s from M30 at the pre-training lengths (enc-dec: the model's own config)
+    pre_summary = json.loads((pre / "summary.json").read_text())
+    lengths = dict(cfg.pretrain.sequence_length)
+    m30 = flops_per_example(stages.build_model(cfg).config, lengths["inputs"], lengths["targets"])["training"]
+    assert pre_summary["model_tflops_per_s"] * 1e12 / pre_summary["examples_per_s"] == pytest.approx(m30)
 
     stages.finetune(cfg)
     ft = tmp_path / "ft"
     assert fake_data[-1] == ("smoke_cls_fake", "train", dict(cfg.task.sequence_length), 8, True, 0)  # task lengths
     summary = json.loads((ft / "summary.json").read_text())
     assert summary["start_step"] == 4 and summary["global_step"] == 7 and summary["checkpoint_steps"] == [1, 2, 3]
+    assert summary["examples_per_s"] > 0 and summary["model_tflops_per_s"] is None  # M30 omits adapters: not reported
     state, meta = load_params(ft, like(cfg))
     assert int(factored_state(state.opt_state).count) == 7  # Adafactor count continues (M42, M53)
     assert meta["global_step"] == 7 and int(state.step) == 3

@@ -62,7 +62,8 @@ def assert_trees_equal(a, b) -> None:
 def reference(tmp_path_factory):
     """N steps in one go."""
     workdir = tmp_path_factory.mktemp("reference")
-    summary = train(model=MODEL, train_cfg=recipe(), batches=batch_stream(0), workdir=workdir, seed=SEED)
+    summary = train(model=MODEL, train_cfg=recipe(), batches=batch_stream(0), workdir=workdir, seed=SEED,
+                    flops_per_example=1e9)
     state, meta = final_state(workdir)
     return workdir, summary, state, meta
 
@@ -74,6 +75,12 @@ def test_one_go_run_layout_and_summary(reference):
     on_disk = json.loads((workdir / "summary.json").read_text())
     assert on_disk["steps"] == N and on_disk["global_step"] == N and on_disk["param_count"] > 0
     assert on_disk["final_loss"] == pytest.approx(summary["final_loss"]) and np.isfinite(on_disk["final_loss"])
+    # spec M89 from the steady step time: 4 examples of 12/6 tokens a step, 1 GFLOP each; no MFU on a CPU
+    t = on_disk["step_time_s"]
+    assert t > 0 and on_disk["examples_per_s"] == pytest.approx(4 / t)
+    assert on_disk["target_tokens_per_s"] == pytest.approx(24 / t) and on_disk["tokens_per_s"] > 0
+    assert on_disk["model_tflops_per_s"] == pytest.approx(4e9 / t / 1e12)
+    assert on_disk["mfu"] is None and on_disk["peak_tflops"] is None
     rows = metrics_rows(workdir)
     assert list(rows[0]) == list(METRICS_COLUMNS)
     assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]

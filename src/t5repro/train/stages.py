@@ -58,6 +58,14 @@ def build_model(cfg: DictConfig, *, finetuning: bool = False) -> Any:
     return models.build_model(arch_name, config)
 
 
+def _training_flops(cfg: DictConfig, model: Any, lengths: dict[str, int]) -> float:
+    """Spec M30's training FLOPs of one (inputs, targets) example of the `arch.name` model (for M89's MFU)."""
+    models = _module("t5repro.models")
+    config = models.T5Config.from_cfg(cfg.model, vocab_size=model.config.vocab_size)  # before the arch's changes
+    return models.flops_per_example(config, int(lengths["inputs"]), int(lengths["targets"]),
+                                    arch=cfg.arch.name)["training"]
+
+
 def _write_provenance(workdir: Path, cfg: DictConfig, extra: dict[str, Any]) -> None:
     """Resolved config and run metadata beside the checkpoints (t5x config.gin; STYLE 'Provenance')."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +182,8 @@ def pretrain(cfg: DictConfig) -> None:
     batches = data.get_batches(task, split="train", sequence_length=lengths, pack=tcfg.pack, seed=int(cfg.seed),
                                converter=data.feature_converter_from_cfg(cfg.arch, pack=tcfg.pack),  # §3.2
                                **_input_shard(data, part, tcfg, "pretrain"))  # spec M85
-    train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=int(cfg.seed), partitioning=part)
+    train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=int(cfg.seed), partitioning=part,
+          flops_per_example=_training_flops(cfg, model, lengths))
     _export(cfg, workdir)
 
 

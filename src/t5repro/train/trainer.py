@@ -34,7 +34,7 @@ from flax import linen as nn
 from t5repro import io as io_lib
 from t5repro.config import ConfigError
 from t5repro import log as log_lib
-from t5repro.train import summaries
+from t5repro.train import summaries, throughput
 from t5repro.train.checkpoint import Checkpointer
 from t5repro.train.optim import make_optimizer
 from t5repro.train.partitioning import Partitioner, PartitioningConfig, enable_partitionable_rng
@@ -235,7 +235,8 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
           init_state: TrainState | None = None, start_step: int | None = 0, total_steps: int | None = None,
           trainable_mask: Any | None = None, init_params: Any | None = None,
           init_opt_state: Any | None = None, async_checkpoints: bool = True,
-          partitioning: Partitioner | PartitioningConfig | Mapping[str, Any] | None = None) -> dict[str, Any]:
+          partitioning: Partitioner | PartitioningConfig | Mapping[str, Any] | None = None,
+          flops_per_example: float | None = None) -> dict[str, Any]:
     """Train `model` for one phase into `workdir`, resuming from its latest checkpoint; return the summary.
 
     Args:
@@ -258,6 +259,8 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
       partitioning: the ('data', 'model') mesh and its rules (partitioning.py, M78-M85): a `Partitioner`,
         or the `partitioning` config block; None = every device data parallel (a 1 x 1 mesh on one CPU).
         Parameters and optimiser state are created or restored sharded on it (M82, M86).
+      flops_per_example: spec M30's training FLOPs of one example (`models.flops_per_example`); the summary
+        then reports model TFLOP/s and, on a device of known peak, MFU (M89; throughput.py).
 
     Returns:
       The summary also written to `workdir/summary.json`.
@@ -397,10 +400,16 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
     end = time.monotonic()
     steady = (end - steady_start) if steady_start is not None else 0.0
     steady_steps = step - first - 1
+    step_time_s = steady / steady_steps if steady_steps > 0 else None
+    perf = throughput.run_throughput(step_time_s=step_time_s, batch_size=tcfg.batch_size, sequence_length=seq,
+                                     flops_per_example=flops_per_example, devices=list(part.mesh.devices.flat))
+    if perf["model_tflops_per_s"] is not None:
+        log.info("throughput: %.1f examples/s, %.2f model TFLOP/s (M30)%s", perf["examples_per_s"],
+                 perf["model_tflops_per_s"], f", MFU {100 * perf['mfu']:.1f} %" if perf["mfu"] is not None else "")
     return _finish(workdir, state, rows, steps=steps, start_step=start_step, n_params=n_params,
                    elapsed=elapsed_before + end - t0,
                    tokens_per_s=steady_tokens / steady if steady_steps > 0 and steady > 0 else None,
-                   step_time_s=steady / steady_steps if steady_steps > 0 else None, seq=seq, seed=seed)
+                   step_time_s=step_time_s, seq=seq, seed=seed, perf=perf)
 
 
 def fresh_state(model: nn.Module, train_cfg: Any, partitioner: Partitioner | None, seed: int) -> TrainState:
@@ -500,8 +509,11 @@ def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
 
 def _finish(workdir: Path, state: TrainState, rows: list[dict[str, float]], *, steps: int, start_step: int,
             n_params: int, elapsed: float, tokens_per_s: float | None, step_time_s: float | None,
-            seq: dict[str, int] | None, seed: int) -> dict[str, Any]:
-    """Write summary.json (atomically, last: its presence marks a finished phase) and return it."""
+            seq: dict[str, int] | None, seed: int, perf: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write summary.json (atomically, last: its presence marks a finished phase) and return it.
+
+    `tokens_per_s` counts input tokens (M50); `perf` adds throughput.run_throughput's fields (M89).
+    """
     last = rows[-1] if rows else {}
     summary = {
         "steps": steps,
@@ -518,6 +530,7 @@ def _finish(workdir: Path, state: TrainState, rows: list[dict[str, float]], *, s
         "sequence_length": seq,
         "seed": seed,
         "checkpoint_steps": _checkpoint_steps(workdir),
+        **(perf or {}),
     }
     if is_primary():
         summaries.close(workdir)
