@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from t5repro.models.config import ATTENTION_IMPLS
+from train_step import SIZES, batch, make_config, train_config
 
 
 def dot_flops(closed_jaxpr: Any) -> collections.Counter:
@@ -48,8 +49,6 @@ def dot_flops(closed_jaxpr: Any) -> collections.Counter:
 def train_step_jaxpr(model_name: str, dtype: str, b: int, s_in: int, s_t: int, vocab: int,
                      attention: str = "einsum") -> Any:
     """The jaxpr of the trainer's step for this shape, built from abstract values (nothing allocated)."""
-    from train_step import batch, make_config, train_config
-
     from t5repro.models.t5 import T5
     from t5repro.train.partitioning import Partitioner
     from t5repro.train.trainer import fresh_state, make_train_step
@@ -67,7 +66,7 @@ def train_step_jaxpr(model_name: str, dtype: str, b: int, s_in: int, s_t: int, v
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=["small", "base", "large"], default="base")
+    p.add_argument("--model", choices=sorted(SIZES), default="base")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="bfloat16")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--inputs", type=int, default=512)
