@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import time
 
 import jax
 import numpy as np
@@ -81,11 +82,27 @@ def test_one_go_run_layout_and_summary(reference):
     assert on_disk["target_tokens_per_s"] == pytest.approx(24 / t) and on_disk["tokens_per_s"] > 0
     assert on_disk["model_tflops_per_s"] == pytest.approx(4e9 / t / 1e12)
     assert on_disk["mfu"] is None and on_disk["peak_tflops"] is None
+    parts = on_disk["step_time_breakdown_s"]  # M89: where the steady step time went, summing to it
+    assert set(parts) == {"compute", "input", "metrics", "checkpoint"} and min(parts.values()) >= 0
+    assert sum(parts.values()) == pytest.approx(t) and parts["compute"] > 0
     rows = metrics_rows(workdir)
     assert list(rows[0]) == list(METRICS_COLUMNS)
     assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]
     assert float(rows[0]["learning_rate"]) == pytest.approx(0.01)  # M46 plateau from the first update
     assert int(factored_state(state.opt_state).count) == N
+
+
+def test_an_input_bound_run_shows_its_input_time_m89(tmp_path):
+    """A data iterator that takes 50 ms a batch: the summary's breakdown puts at least that in `input`, per
+    steady step, and the parts still sum to the step time."""
+    def slow(batches):
+        for b in batches:
+            time.sleep(0.05)
+            yield b
+
+    summary = train(model=MODEL, train_cfg=recipe(), batches=slow(batch_stream(0)), workdir=tmp_path, seed=SEED)
+    parts = summary["step_time_breakdown_s"]
+    assert parts["input"] >= 0.05 and sum(parts.values()) == pytest.approx(summary["step_time_s"])
 
 
 def test_only_the_primary_process_writes_shared_files_m85(reference, tmp_path, monkeypatch):

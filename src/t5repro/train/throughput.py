@@ -1,5 +1,5 @@
 """Per-run throughput as spec M89 asks, beside the trainer's input tokens/s: examples/s, target tokens/s,
-model TFLOP/s (M30) and MFU.
+model TFLOP/s (M30), MFU, and where the steady step time goes (`StepTimer`).
 
 Model FLOPs are the architecture's matmul FLOPs of spec M30 (training = 3 x forward; no one-hot embedding,
 no rematerialisation), which `benchmarks/dot_census.py` checks equal the train step's own matmuls. MFU
@@ -8,7 +8,9 @@ divides them by the dense bf16 peak of the devices the run used, when the device
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+import time
+from typing import Any, Iterator, Sequence
 
 # Dense bf16 peak per JAX device, TFLOP/s, from the vendors' data sheets (no sparsity). First match wins,
 # so the more specific names come first. A device not listed (a CPU, say) gets no MFU.
@@ -56,3 +58,52 @@ def run_throughput(*, step_time_s: float | None, batch_size: int, sequence_lengt
         if out["peak_tflops"]:
             out["mfu"] = out["model_tflops_per_s"] / out["peak_tflops"]
     return out
+
+
+class StepTimer:
+    """Where a run's steady-state wall time goes (spec M89's step-time breakdown), measured on the host.
+
+    The trainer times its host work by phase: `input` (the next batch, placed on the mesh), `metrics` (a
+    logged row) and `checkpoint` (saves). JAX dispatches a step asynchronously, so the device's time shows
+    up wherever the host next waits for it; the trainer therefore waits for the device *before* it enters
+    `metrics` or `checkpoint` (where it has to wait anyway), and `compute` is the rest of the steady window:
+    the device step plus dispatch. An input-bound run shows a large `input` share (Levanter's
+    `loading_time`); a healthy one is nearly all `compute`. Nothing is counted before `start()`, so the
+    first step's compilation stays out, as in `step_time_s`.
+    """
+
+    PHASES = ("input", "metrics", "checkpoint")
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(self.PHASES, 0.0)
+        self.started: float | None = None
+
+    def start(self) -> None:
+        """Open the steady window (after the first, compiling step has finished)."""
+        self.started = time.monotonic()
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time the enclosed host work as `name` (one of PHASES) if the steady window is open."""
+        if name not in self.seconds:
+            raise ValueError(f"unknown phase {name!r}; expected one of {self.PHASES}")
+        t = time.monotonic()
+        try:
+            yield
+        finally:
+            if self.started is not None and t >= self.started:
+                self.seconds[name] += time.monotonic() - t
+
+    def breakdown(self, total_s: float, steps: int) -> dict[str, float] | None:
+        """Seconds per steady step by phase, summing to `total_s / steps`; None without a steady step."""
+        if steps <= 0 or total_s <= 0:
+            return None
+        timed = sum(self.seconds.values())
+        return {"compute": max(total_s - timed, 0.0) / steps, **{k: v / steps for k, v in self.seconds.items()}}
+
+
+def format_breakdown(breakdown: dict[str, float]) -> str:
+    """'412 ms/step: compute 96 %, input 3 %, ...' for the run's closing log line."""
+    total = sum(breakdown.values())
+    shares = ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in breakdown.items()) if total > 0 else ""
+    return f"{1000 * total:,.1f} ms/step: {shares}"

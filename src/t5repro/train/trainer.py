@@ -335,7 +335,7 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
     stop = _SigtermFlag()
     acc: dict[str, Any] = {}
     window_steps, window_tokens, window_start = 0, 0, time.monotonic()
-    steady_start: float | None = None
+    timer = throughput.StepTimer()  # M89's step-time breakdown over the steady window (timer.started on)
     steady_tokens = 0
     seq: dict[str, int] | None = None
     step = first
@@ -347,45 +347,52 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
 
             for step in log_lib.progress(range(first + 1, steps + 1), total=steps - first, desc=workdir.name,
                                          unit="step", status=status):
-                batch = next(it, None)
-                if batch is None:
-                    raise ValueError(f"data iterator exhausted after {step - 1} batches (need {steps})")
-                # Input-side tokens per step (M50); a decoder-only model's one sequence holds inputs and targets.
-                input_key = "encoder_input_tokens" if "encoder_input_tokens" in batch else "decoder_input_tokens"
-                if seq is None:
-                    seq = {"inputs": int(batch[input_key].shape[1]),
-                           "targets": int(batch["decoder_target_tokens"].shape[1])}
-                tokens = int(batch[input_key].size) * shares  # the global batch's (spec M85: batch = local rows)
+                with timer.phase("input"):
+                    batch = next(it, None)
+                    if batch is None:
+                        raise ValueError(f"data iterator exhausted after {step - 1} batches (need {steps})")
+                    # Input-side tokens per step (M50); a decoder-only model's one sequence holds inputs and
+                    # targets.
+                    input_key = "encoder_input_tokens" if "encoder_input_tokens" in batch else "decoder_input_tokens"
+                    if seq is None:
+                        seq = {"inputs": int(batch[input_key].shape[1]),
+                               "targets": int(batch["decoder_target_tokens"].shape[1])}
+                    tokens = int(batch[input_key].size) * shares  # the global batch's (M85: batch = local rows)
+                    placed = part.shard_batch(batch, tcfg.batch_size)  # M85
                 if mask_at(step - 1) is not mask:  # the trainable set changed (M60): compile its step
                     mask = mask_at(step - 1)
                     step_fn = make_train_step(model, tcfg, mask, part)
                     log.info("step %d: trainable set changed (%d of %d parameter arrays trainable)", step - 1,
                              sum(bool(x) for x in jax.tree.leaves(mask)), len(jax.tree.leaves(mask)))
-                state, m = step_fn(state, part.shard_batch(batch, tcfg.batch_size), dropout_root, start)  # M85
+                state, m = step_fn(state, placed, dropout_root, start)
                 acc = m if not acc else jax.tree.map(jnp.add, acc, m)
                 window_steps += 1
                 window_tokens += tokens
-                if steady_start is None:  # exclude compilation from the throughput figures
+                if timer.started is None:  # exclude compilation from the throughput figures
                     jax.block_until_ready(state.params)
-                    steady_start = time.monotonic()
-                    log.info("first step (incl. compilation) took %.1f s", steady_start - t0)
+                    timer.start()
+                    log.info("first step (incl. compilation) took %.1f s", timer.started - t0)
                 else:
                     steady_tokens += tokens
                 if step % tcfg.log_every == 0 or step == steps:
-                    now = time.monotonic()
-                    row = _metrics_row(step, jax.device_get(acc), window_steps,
-                                       lr=float(schedule(start_step + step - 1)),
-                                       tokens_per_s=window_tokens / max(now - window_start, 1e-9),
-                                       elapsed=elapsed_before + now - t0)
-                    if not math.isfinite(row["loss"]):
-                        raise FloatingPointError(f"non-finite loss {row['loss']} at step {step} in {workdir}")
-                    rows.append(row)
-                    _write_metrics(metrics_path, rows)
-                    log.info("step %d: loss %.4f ce %.4f acc %.3f lr %.3g %.0f tok/s", step, row["loss"],
-                             row["ce"], row["accuracy"], row["learning_rate"], row["tokens_per_s"])
-                    acc, window_steps, window_tokens, window_start = {}, 0, 0, now
+                    jax.block_until_ready(acc)  # the wait for the device is compute's, not the row's (StepTimer)
+                    with timer.phase("metrics"):
+                        now = time.monotonic()
+                        row = _metrics_row(step, jax.device_get(acc), window_steps,
+                                           lr=float(schedule(start_step + step - 1)),
+                                           tokens_per_s=window_tokens / max(now - window_start, 1e-9),
+                                           elapsed=elapsed_before + now - t0)
+                        if not math.isfinite(row["loss"]):
+                            raise FloatingPointError(f"non-finite loss {row['loss']} at step {step} in {workdir}")
+                        rows.append(row)
+                        _write_metrics(metrics_path, rows)
+                        log.info("step %d: loss %.4f ce %.4f acc %.3f lr %.3g %.0f tok/s", step, row["loss"],
+                                 row["ce"], row["accuracy"], row["learning_rate"], row["tokens_per_s"])
+                        acc, window_steps, window_tokens, window_start = {}, 0, 0, now
                 if ckpt.should_save(step) or step == steps:
-                    ckpt.save(state, meta_for(step, elapsed_before + time.monotonic() - t0))
+                    jax.block_until_ready(state)  # as for metrics: the save times its own host work only
+                    with timer.phase("checkpoint"):
+                        ckpt.save(state, meta_for(step, elapsed_before + time.monotonic() - t0))
                 if stop.requested:
                     break
         if stop.requested and step < steps:
@@ -395,14 +402,18 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
                         SIGTERM_EXIT_CODE)
             raise TrainingInterrupted(SIGTERM_EXIT_CODE)
     finally:
-        ckpt.close()  # finalise pending saves even when a step raised
+        with timer.phase("checkpoint"):
+            ckpt.close()  # finalise pending saves even when a step raised
     jax.block_until_ready(state.params)
     end = time.monotonic()
-    steady = (end - steady_start) if steady_start is not None else 0.0
+    steady = (end - timer.started) if timer.started is not None else 0.0
     steady_steps = step - first - 1
     step_time_s = steady / steady_steps if steady_steps > 0 else None
     perf = throughput.run_throughput(step_time_s=step_time_s, batch_size=tcfg.batch_size, sequence_length=seq,
                                      flops_per_example=flops_per_example, devices=list(part.mesh.devices.flat))
+    perf["step_time_breakdown_s"] = timer.breakdown(steady, steady_steps)
+    if perf["step_time_breakdown_s"] is not None:
+        log.info("steady step time %s", throughput.format_breakdown(perf["step_time_breakdown_s"]))
     if perf["model_tflops_per_s"] is not None:
         log.info("throughput: %.1f examples/s, %.2f model TFLOP/s (M30)%s", perf["examples_per_s"],
                  perf["model_tflops_per_s"], f", MFU {100 * perf['mfu']:.1f} %" if perf["mfu"] is not None else "")
