@@ -8,7 +8,8 @@
 #
 # Writes cudnn_check.log (tests/models/test_t5_layers.py's cuDNN-vs-einsum check, run only on a GPU),
 # base_{einsum,cudnn}.json and .log (a failing run's whole traceback: cuDNN may refuse a bias or
-# bias-gradient shape), profile_einsum.txt and base_b32_vs_hf.json: seven files, within the tool's eight.
+# bias-gradient shape), profile_einsum.txt, base_hf.json (HF PyTorch alone at the same shape, for the
+# issue's >= 1.5x ratio against base_einsum.json) and base_b32_vs_hf.json: eight files, the tool's limit.
 #
 # Packages the GPU image lacks travel as wheels in .whl/ (ignored by git; the device README says how to fetch
 # them: hydra-core, omegaconf, antlr4 4.9.3, pytest, pluggy, iniconfig): they are installed only when an
@@ -43,6 +44,9 @@ echo "== profile (einsum)"
 timeout 240 "$py" benchmarks/train_step.py "${base[@]}" --warmup 2 --steps 2 --profile /tmp/t5repro_trace \
     > "$out/profile_einsum.txt" 2>&1
 tail -n 60 "$out/profile_einsum.txt"
-echo "== ours vs HF PyTorch at batch 32 (HF runs out of memory at 128)"
+echo "== HF PyTorch at the same shape (ratio = its median_s / base_einsum.json's)"
+timeout 240 "$py" benchmarks/train_step.py "${base[@]/ours/hf}" --warmup 2 --steps 5 --json "$out/base_hf.json" \
+    2>&1 | grep -v "^WARNING" | tail -n 8
+echo "== ours vs HF PyTorch at batch 32 (session 1's comparison)"
 timeout 240 "$py" benchmarks/train_step.py --model base --batch 32 --dtype bfloat16 --peak-tflops 989 --warmup 3 \
     --steps 10 --json "$out/base_b32_vs_hf.json" 2>&1 | grep -v "^WARNING" | tail -n 8

@@ -3,7 +3,8 @@
 One full step = forward, backward and the optimizer update (ours: Adafactor as spec model.md §3.2;
 HF: transformers' Adafactor with relative steps off, the closest stock equivalent). Both use packed-like
 full rows of random tokens, dropout 0.1, the same batch and lengths. Prints tokens/s for each, the ratio,
-and, on a GPU, model FLOP/s and MFU (FLOPs from spec M30, training = 3 x forward; peak from --peak-tflops).
+and, on a GPU, model FLOP/s and MFU (FLOPs from spec M30, training = 3 x forward; peak from --peak-tflops, else
+the device's dense bf16 peak from t5repro.train.throughput's table).
 
     python benchmarks/train_step.py                                   # CPU: Small-like dims, 512/114, batch 4
     python benchmarks/train_step.py --model base --batch 128 --dtype bfloat16 --peak-tflops 989   # H100
@@ -33,6 +34,7 @@ from t5repro.models.config import ATTENTION_IMPLS, T5Config
 from t5repro.models.info import flops_per_example, param_count
 from t5repro.models.t5 import T5
 from t5repro.train.partitioning import Partitioner
+from t5repro.train.throughput import device_peak_tflops
 from t5repro.train.trainer import TrainConfig, fresh_state, make_train_step
 
 SIZES = {  # d_model, d_ff, heads, d_kv, layers (spec model.md §1.1)
@@ -147,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="ours: model.attention_impl (cudnn: fused flash attention, NVIDIA GPU, bfloat16)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU (H100 dense bf16: 989)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="device peak for MFU (default: the device's dense bf16 peak if listed, e.g. H100 989)")
     p.add_argument("--no-hf", action="store_true", help="skip the PyTorch reference")
     p.add_argument("--side", choices=["both", "ours", "hf"], default="both",
                    help="both: each side in its own subprocess (JAX and PyTorch must not share GPU memory)")
@@ -158,11 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     if a.side == "both":
         return run_both(a, argv if argv is not None else sys.argv[1:])
 
+    if a.side == "hf":
+        # JAX only counts parameters here. Keep it off the accelerator: a GPU backend would take 75 % of the
+        # GPU's memory at start-up (XLA_PYTHON_CLIENT_PREALLOCATE) and starve the PyTorch reference.
+        jax.config.update("jax_platforms", "cpu")
     cfg = make_config(a.model, a.dtype, a.vocab, a.attention)
     tokens = a.batch * a.inputs  # input-side tokens per step (M50)
     flops = flops_per_example(cfg, a.inputs, a.targets)["training"] * a.batch
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}, "
-          f"{os.cpu_count()} CPUs")
+    kind = _hf_device_kind() if a.side == "hf" else jax.devices()[0].device_kind
+    peak = a.peak_tflops or device_peak_tflops(kind)  # one device: the benchmark does not shard
+    print(f"device: {kind} ({jax.default_backend()}), jax {jax.__version__}, {os.cpu_count()} CPUs; "
+          f"peak {f'{peak:g} TFLOP/s' if peak else 'unknown (no MFU)'}")
     print(f"model: {a.model}, {param_count(cfg):,} params, dtype {a.dtype}; batch {a.batch} x {a.inputs}/{a.targets}; "
           f"{flops / 1e12:.2f} TFLOP per step (M30); ours' attention: {a.attention}")
     result: dict = {"args": vars(a), "params": param_count(cfg), "tflop_per_step": flops / 1e12}
@@ -183,16 +192,25 @@ def main(argv: list[str] | None = None) -> int:
         line = (f"{name:>16}: median {med * 1e3:8.1f} ms/step (min {min(times) * 1e3:.1f}, max {max(times) * 1e3:.1f}, "
                 f"n={len(times)}), {tokens / med:,.0f} input tokens/s")
         entry = {"median_s": med, "min_s": min(times), "max_s": max(times), "tokens_per_s": tokens / med}
-        if a.peak_tflops:
+        if peak:
             achieved = flops / med / 1e12
-            line += f", {achieved:.1f} TFLOP/s, MFU {100 * achieved / a.peak_tflops:.1f}%"
-            entry.update(tflops=achieved, mfu=achieved / a.peak_tflops)
+            line += f", {achieved:.1f} TFLOP/s, MFU {100 * achieved / peak:.1f}%"
+            entry.update(tflops=achieved, mfu=achieved / peak)
         print(line)
         result[name] = entry
     if a.json:
         with open(a.json, "w") as f:
             json.dump(result, f, indent=2)
     return 0
+
+
+def _hf_device_kind() -> str:
+    """The device PyTorch will run on, named as JAX names it (for the peak table)."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
 
 
 def _without_json(argv: list[str]) -> list[str]:
