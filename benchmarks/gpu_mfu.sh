@@ -31,7 +31,7 @@ export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>/dev/null
 
 echo "== cuDNN attention against the einsum reference (outputs and gradients, position bias included)"
-"$py" -m pytest -q -p no:cacheprovider tests/models/test_t5_layers.py -k "on_gpu or fused or probability_mask" \
+timeout 180 "$py" -m pytest -q -p no:cacheprovider tests/models/test_t5_layers.py -k "on_gpu or fused or probability_mask" \
     2>&1 | tee "$out/cudnn_check.log" | tail -n 15
 
 base=(--model base --batch 128 --inputs 512 --targets 114 --dtype bfloat16 --peak-tflops 989 --side ours)
