@@ -47,13 +47,14 @@ def dot_flops(closed_jaxpr: Any) -> collections.Counter:
 
 
 def train_step_jaxpr(model_name: str, dtype: str, b: int, s_in: int, s_t: int, vocab: int,
-                     attention: str = "einsum") -> Any:
-    """The jaxpr of the trainer's step for this shape, built from abstract values (nothing allocated)."""
+                     attention: str = "einsum", adapter_dim: int | None = None) -> Any:
+    """The jaxpr of the trainer's step for this shape (with §3.5.1 adapters of width `adapter_dim` if given),
+    built from abstract values (nothing allocated)."""
     from t5repro.models.t5 import T5
     from t5repro.train.partitioning import Partitioner
     from t5repro.train.trainer import fresh_state, make_train_step
 
-    cfg = make_config(model_name, dtype, vocab, attention)
+    cfg = make_config(model_name, dtype, vocab, attention).replace(adapter_dim=adapter_dim)
     model = T5(cfg)
     tcfg = train_config(b, s_in, s_t)
     part = Partitioner.create(None)

@@ -50,3 +50,18 @@ def test_train_step_matmuls_are_the_m30_flops(dtype: str) -> None:
     else:
         assert set(census) == {("float32", "float32", "float32")}
 
+
+
+def test_adapter_matmuls_are_counted_as_m30s_ffn_term() -> None:
+    """With §3.5.1 adapters (M55) the step's matmuls grow by exactly an FFN of width d_A per block, which is
+    what `flops_per_example` adds for `adapter_dim` (fine-tuning runs report model FLOP/s from it, M89)."""
+    b, s_in, s_t, d_a = 2, 64, 16, 48
+    census = dot_census.dot_flops(dot_census.train_step_jaxpr("small", "float32", b, s_in, s_t, 32128,
+                                                              adapter_dim=d_a))
+    cfg = make_config("small", "float32", 32128).replace(adapter_dim=d_a)
+    plain = flops_per_example(cfg.replace(adapter_dim=None), s_in, s_t)["training"]
+    with_adapters = flops_per_example(cfg, s_in, s_t)["training"]
+    assert with_adapters - plain == 3 * 4 * cfg.d_model * d_a * (s_in * cfg.num_encoder_layers
+                                                                  + s_t * cfg.num_decoder_layers)
+    bias_tables = 2 * 2 * cfg.num_heads * 32 * (s_in ** 2 + s_t ** 2)
+    assert sum(census.values()) == pytest.approx(with_adapters * b + bias_tables, rel=1e-9)

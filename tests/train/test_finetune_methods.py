@@ -15,7 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from t5repro import config as config_lib
-from t5repro.models import T5, T5Config
+from t5repro.models import T5, T5Config, flops_per_example
 from t5repro.train import finetune_methods as fm
 from t5repro.train import stages
 from t5repro.train.checkpoint import Checkpointer, load_params
@@ -198,6 +198,13 @@ def test_finetune_adapters_trains_exactly_adapters_and_norms(pretrained):
     stages.finetune(cfg)
     summary = json.loads((root / "ft_adapters" / "summary.json").read_text())
     assert summary["start_step"] == PRE_STEPS and summary["global_step"] == PRE_STEPS + 4
+    # M89: model FLOP/s count the adapters' matmuls too (M30's FFN term with f = d_A, per block and token)
+    lengths = cfg.task.sequence_length
+    with_adapters = flops_per_example(stages.build_model(cfg, finetuning=True).config, lengths.inputs,
+                                      lengths.targets)["training"]
+    assert with_adapters > flops_per_example(stages.build_model(cfg).config, lengths.inputs,
+                                             lengths.targets)["training"]
+    assert summary["model_tflops_per_s"] * 1e12 / summary["examples_per_s"] == pytest.approx(with_adapters)
     record = json.loads((root / "ft_adapters" / "metadata.json").read_text())["finetune_method"]
     assert record["adapter_dim"] == 8 and record["train_layer_norms"] is True
     states = ft_states(cfg)

@@ -66,7 +66,10 @@ def test_pretrain_then_finetune(tmp_path, fake_data):
     assert fake_data[-1] == ("smoke_cls_fake", "train", dict(cfg.task.sequence_length), 8, True, 0)  # task lengths
     summary = json.loads((ft / "summary.json").read_text())
     assert summary["start_step"] == 4 and summary["global_step"] == 7 and summary["checkpoint_steps"] == [1, 2, 3]
-    assert summary["examples_per_s"] > 0 and summary["model_tflops_per_s"] is None  # M30 omits adapters: not reported
+    task_lengths = dict(cfg.task.sequence_length)  # M89 for fine-tuning too, at the task's lengths
+    m30_ft = flops_per_example(stages.build_model(cfg, finetuning=True).config, task_lengths["inputs"],
+                               task_lengths["targets"])["training"]
+    assert summary["model_tflops_per_s"] * 1e12 / summary["examples_per_s"] == pytest.approx(m30_ft)
     state, meta = load_params(ft, like(cfg))
     assert int(factored_state(state.opt_state).count) == 7  # Adafactor count continues (M42, M53)
     assert meta["global_step"] == 7 and int(state.step) == 3

@@ -55,20 +55,24 @@ def flops_per_example(config: T5Config, input_length: int, target_length: int,
 
     Encoder-decoders (any of the three) use F_enc + F_dec + F_out; the LM and prefix LM run one stack of
     L = num_decoder_layers blocks over S = S_in + S_t tokens (reported under "decoder", "encoder" is 0).
+    With `config.adapter_dim` (§3.5.1's adapters, M55) each block also runs a DenseReluDense of width d_A:
+    M30's FFN term 4df with f = d_A, added per block and token [derived]. Training stays 3 x forward whatever
+    the trainable set (M30's model-FLOP convention, as for MFU).
     """
     spec = architectures.get_architecture(arch)
     config = architectures.model_config(spec.name, config)
     d, f, big_h, v = config.d_model, config.d_ff, config.H, config.vocab_size
     le, ld = config.num_encoder_layers, config.num_decoder_layers
     s_in, s_t = input_length, target_length
+    ffn = 4 * d * (f + (config.adapter_dim or 0))  # per block and token: the FFN, plus the adapter's (M55)
     if spec.decoder_only:
         s = s_in + s_t
         enc = 0
-        dec = s * ld * (8 * d * big_h + 4 * s * big_h + 4 * d * f)
+        dec = s * ld * (8 * d * big_h + 4 * s * big_h + ffn)
         out = 2 * d * v * s
     else:
-        enc = s_in * le * (8 * d * big_h + 4 * s_in * big_h + 4 * d * f)
-        dec = (s_t * ld * (12 * d * big_h + 4 * s_t * big_h + 4 * s_in * big_h + 4 * d * f)
+        enc = s_in * le * (8 * d * big_h + 4 * s_in * big_h + ffn)
+        dec = (s_t * ld * (12 * d * big_h + 4 * s_t * big_h + 4 * s_in * big_h + ffn)
                + ld * s_in * 4 * d * big_h)
         out = 2 * d * v * s_t
     fwd = enc + dec + out

@@ -59,9 +59,11 @@ def build_model(cfg: DictConfig, *, finetuning: bool = False) -> Any:
 
 
 def _training_flops(cfg: DictConfig, model: Any, lengths: dict[str, int]) -> float:
-    """Spec M30's training FLOPs of one (inputs, targets) example of the `arch.name` model (for M89's MFU)."""
+    """Spec M30's training FLOPs of one (inputs, targets) example of the `arch.name` model, adapters included
+    when fine-tuning adds them (for M89's model FLOP/s and MFU)."""
     models = _module("t5repro.models")
     config = models.T5Config.from_cfg(cfg.model, vocab_size=model.config.vocab_size)  # before the arch's changes
+    config = config.replace(adapter_dim=model.config.adapter_dim)  # fine-tuning's adapters (M55), if any
     return models.flops_per_example(config, int(lengths["inputs"]), int(lengths["targets"]),
                                     arch=cfg.arch.name)["training"]
 
@@ -243,6 +245,7 @@ def finetune(cfg: DictConfig) -> None:
                                converter=data.feature_converter_from_cfg(cfg.arch, pack=tcfg.pack),  # §3.2
                                **_input_shard(data, part, tcfg, "finetune"))  # spec M85
     train(model=model, train_cfg=tcfg, batches=batches, workdir=workdir, seed=seed, init_state=init_state,
-          start_step=start_step, trainable_mask=mask, partitioning=part)
+          start_step=start_step, trainable_mask=mask, partitioning=part,
+          flops_per_example=_training_flops(cfg, model, _lengths(cfg.task.sequence_length)))
     _export(cfg, workdir)
 
