@@ -103,7 +103,7 @@ class StepTimer:
 
 
 def format_breakdown(breakdown: dict[str, float]) -> str:
-    """'412 ms/step: compute 96 %, input 3 %, ...' for the run's closing log line."""
+    """'412.0 ms/step: compute 96 %, input 3 %, ...' for the run's closing log line."""
     total = sum(breakdown.values())
     shares = ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in breakdown.items()) if total > 0 else ""
     return f"{1000 * total:,.1f} ms/step: {shares}"

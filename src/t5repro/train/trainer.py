@@ -351,8 +351,7 @@ def train(*, model: nn.Module, train_cfg: Any, batches: Iterable[dict[str, Any]]
                     batch = next(it, None)
                     if batch is None:
                         raise ValueError(f"data iterator exhausted after {step - 1} batches (need {steps})")
-                    # Input-side tokens per step (M50); a decoder-only model's one sequence holds inputs and
-                    # targets.
+                    # Input-side tokens per step (M50); a decoder-only model's one sequence holds both sides.
                     input_key = "encoder_input_tokens" if "encoder_input_tokens" in batch else "decoder_input_tokens"
                     if seq is None:
                         seq = {"inputs": int(batch[input_key].shape[1]),
