@@ -339,6 +339,32 @@ def test_fused_attention_call_matches_the_einsum_reference_m87() -> None:
                    impl="cudnn")
 
 
+@pytest.mark.parametrize("mask_shape", ["[B,1,Lq,Lk]", "[B,1,1,Lk]"])  # packed segments; padding only
+@pytest.mark.parametrize("with_position_bias", [True, False])  # self-attention; cross-attention (mask only)
+def test_fused_attention_bias_has_the_layout_cudnn_takes_m87(monkeypatch, with_position_bias: bool,
+                                                              mask_shape: str) -> None:
+    """cuDNN's attention takes one bias of shape [B|1, h|1, Lq, Lk] (JAX's check_layout rejects a [B,1,1,Lk]
+    padding mask, as a compile-only H100 build of cross-attention showed), so `attend` broadcasts the query
+    axis itself; checked on the call it makes, which is the same for implementation="xla"."""
+    q, k, v, pos, mask_bias = _attention_inputs(8)
+    if mask_shape == "[B,1,1,Lk]":
+        mask_bias = mask_bias[:, :, :1, :]
+    seen = []
+    real = jax.nn.dot_product_attention
+
+    def spy(*args, bias=None, **kwargs):
+        seen.append(bias.shape)
+        return real(*args, bias=bias, **kwargs)
+
+    monkeypatch.setattr(jax.nn, "dot_product_attention", spy)
+    got = attend(q, k, v, pos if with_position_bias else None, mask_bias, impl="xla")
+    b, lq, h, _ = q.shape
+    (shape,) = seen
+    assert shape[2:] == (lq, k.shape[1]) and shape[0] in (1, b) and shape[1] in (1, h)
+    want = attend(q, k, v, pos if with_position_bias else None, mask_bias, impl="einsum")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN attention needs an NVIDIA GPU (benchmarks/gpu_mfu.sh "
                                                             "runs this test there)")
 @pytest.mark.parametrize("with_position_bias", [True, False])  # self-attention; cross-attention (mask only)
@@ -348,6 +374,8 @@ def test_cudnn_attention_matches_einsum_on_gpu_m87(with_position_bias: bool) -> 
     q, k, v, pos, mask_bias = _attention_inputs(5, b=4, lq=64, lk=128, h=4, dk=64)
     q, k, v = (x.astype(jnp.bfloat16) for x in (q, k, v))
     pos = pos if with_position_bias else None
+    if not with_position_bias:  # cross-attention's mask is the encoder's padding, [B, 1, 1, Lk]
+        mask_bias = mask_bias[:, :, :1, :]
     keep = AttentionDropout(0.1).apply({}, 4, 4, 128, deterministic=False, rngs={"dropout": jax.random.PRNGKey(2)})
     weight = jnp.asarray(np.random.default_rng(6).normal(size=q.shape), jnp.float32)
 

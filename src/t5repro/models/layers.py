@@ -270,7 +270,10 @@ def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bi
     bias = position_bias
     if mask_bias is not None:  # one additive bias, formed in float32 (JAX would form it in the kernel's dtype)
         full = (qh.shape[0], qh.shape[2], qh.shape[1], kh.shape[1])
-        bias = mask_bias if bias is None else add_position_bias(jnp.broadcast_to(mask_bias, full), bias)
+        if bias is None:  # cross-attention: cuDNN takes a bias of [B|1, h|1, Lq, Lk] only, not [B, 1, 1, Lk]
+            bias = jnp.broadcast_to(mask_bias, mask_bias.shape[:2] + full[2:])
+        else:
+            bias = add_position_bias(jnp.broadcast_to(mask_bias, full), bias)
     if bias is not None and impl == "cudnn":
         # cuDNN takes the bias in the activation dtype; its gradient comes back through this cast, so the
         # batch sum of the position bias's gradient still runs in float32.
