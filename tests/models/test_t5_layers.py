@@ -339,30 +339,56 @@ def test_fused_attention_call_matches_the_einsum_reference_m87() -> None:
                    impl="cudnn")
 
 
-@pytest.mark.parametrize("mask_shape", ["[B,1,Lq,Lk]", "[B,1,1,Lk]"])  # packed segments; padding only
+def _key_padding_mask(lengths: list[int], lk: int) -> jax.Array:
+    """[B, 1, 1, Lk] bias of rows padded at the end, as t5.encoder_self_mask / cross_mask make it."""
+    keep = np.arange(lk)[None, :] < np.asarray(lengths)[:, None]
+    return jnp.asarray(np.where(keep, 0.0, NEG_INF), jnp.float32)[:, None, None, :]
+
+
+@pytest.mark.parametrize("mask", ["segments [B,1,Lq,Lk]", "key padding [B,1,1,Lk]", "causal [1,1,Lq,Lk]"])
 @pytest.mark.parametrize("with_position_bias", [True, False])  # self-attention; cross-attention (mask only)
-def test_fused_attention_bias_has_the_layout_cudnn_takes_m87(monkeypatch, with_position_bias: bool,
-                                                              mask_shape: str) -> None:
-    """cuDNN's attention takes one bias of shape [B|1, h|1, Lq, Lk] (JAX's check_layout rejects a [B,1,1,Lk]
-    padding mask, as a compile-only H100 build of cross-attention showed), so `attend` broadcasts the query
-    axis itself; checked on the call it makes, which is the same for implementation="xla"."""
+def test_fused_attention_takes_the_bias_layout_cudnn_takes_m87(monkeypatch, with_position_bias: bool,
+                                                                mask: str) -> None:
+    """cuDNN's attention takes one bias of shape [B|1, h|1, Lq, Lk]: JAX's check_layout rejected the
+    [B,1,1,Lk] padding mask of cross-attention when the step was compiled for a compile-only H100
+    (benchmarks/gpu_roofline.py). Key padding goes in as key lengths, so the bias stays the position bias
+    ([1,h,Lq,Lk], no batch axis); the causal mask is added without a batch axis. Checked on the call
+    `attend` makes (the same for implementation="xla"), against the einsum path, outputs and gradients."""
     q, k, v, pos, mask_bias = _attention_inputs(8)
-    if mask_shape == "[B,1,1,Lk]":
-        mask_bias = mask_bias[:, :, :1, :]
-    seen = []
+    b, lq, h, _ = q.shape
+    lk = k.shape[1]
+    if mask.startswith("key padding"):
+        mask_bias = _key_padding_mask([lk, 3, 1], lk)
+    elif mask.startswith("causal"):
+        mask_bias = jnp.asarray(np.where(np.tril(np.ones((lq, lk), bool)), 0.0, NEG_INF), jnp.float32)[None, None]
+    pos = pos if with_position_bias else None
+    calls = []
     real = jax.nn.dot_product_attention
 
-    def spy(*args, bias=None, **kwargs):
-        seen.append(bias.shape)
-        return real(*args, bias=bias, **kwargs)
+    def spy(*args, bias=None, key_value_seq_lengths=None, **kwargs):
+        calls.append((None if bias is None else bias.shape, key_value_seq_lengths))
+        return real(*args, bias=bias, key_value_seq_lengths=key_value_seq_lengths, **kwargs)
 
     monkeypatch.setattr(jax.nn, "dot_product_attention", spy)
-    got = attend(q, k, v, pos if with_position_bias else None, mask_bias, impl="xla")
-    b, lq, h, _ = q.shape
-    (shape,) = seen
-    assert shape[2:] == (lq, k.shape[1]) and shape[0] in (1, b) and shape[1] in (1, h)
-    want = attend(q, k, v, pos if with_position_bias else None, mask_bias, impl="einsum")
+    keep = AttentionDropout(0.3).apply({}, b, h, lk, deterministic=False, rngs={"dropout": jax.random.PRNGKey(1)})
+
+    def run(impl):
+        def f(q, k, v, pos):
+            return attend(q, k, v, pos, mask_bias, keep, 0.7, impl=impl)
+        argnums = (0, 1, 2, 3) if with_position_bias else (0, 1, 2)
+        return f(q, k, v, pos), jax.grad(lambda *a: jnp.sum(jnp.sin(f(*a))), argnums)(q, k, v, pos)
+
+    (want, want_grads), (got, got_grads) = run("einsum"), run("xla")
+    shape, lengths = calls[0]
+    if mask.startswith("key padding"):
+        assert shape == (None if pos is None else (1, h, lq, lk))
+        np.testing.assert_array_equal(np.asarray(lengths), [lk, 3, 1])
+    else:
+        assert lengths is None and shape[2:] == (lq, lk)
+        assert shape[0] == (1 if mask.startswith("causal") else b) and shape[1] in (1, h)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN attention needs an NVIDIA GPU (benchmarks/gpu_mfu.sh "
@@ -374,8 +400,8 @@ def test_cudnn_attention_matches_einsum_on_gpu_m87(with_position_bias: bool) -> 
     q, k, v, pos, mask_bias = _attention_inputs(5, b=4, lq=64, lk=128, h=4, dk=64)
     q, k, v = (x.astype(jnp.bfloat16) for x in (q, k, v))
     pos = pos if with_position_bias else None
-    if not with_position_bias:  # cross-attention's mask is the encoder's padding, [B, 1, 1, Lk]
-        mask_bias = mask_bias[:, :, :1, :]
+    if not with_position_bias:  # cross-attention's mask is the encoder's padding, [B, 1, 1, Lk] (key lengths)
+        mask_bias = _key_padding_mask([128, 100, 64, 1], 128)
     keep = AttentionDropout(0.1).apply({}, 4, 4, 128, deterministic=False, rngs={"dropout": jax.random.PRNGKey(2)})
     weight = jnp.asarray(np.random.default_rng(6).normal(size=q.shape), jnp.float32)
 

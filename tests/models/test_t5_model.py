@@ -225,3 +225,43 @@ def test_config_h_differs_from_d_and_validates() -> None:
         T5Config(vocab_size=128, d_model=8, d_ff=4, num_heads=1, d_kv=4, num_encoder_layers=1, num_decoder_layers=1,
                  dtype="float33")
     assert nn.Module in T5.__mro__
+
+
+@pytest.mark.parametrize("rows", ["right-padded", "packed"])
+def test_fused_attention_model_equals_the_einsum_model_m87(tiny_config, tiny_params, rows: str) -> None:
+    """Spec M87: the whole model with model.attention_impl="xla" (the jax.nn.dot_product_attention call
+    "cudnn" makes on a GPU) gives the einsum model's logits and gradients, with dropout: for right-padded
+    rows (key padding passed as key lengths, the causal mask without a batch axis) and for packed rows
+    (one [B, 1, L, L] segment bias)."""
+    from t5repro.models.losses import cross_entropy_loss
+
+    rng = np.random.default_rng(11)
+    enc, dec, tgt = random_tokens(rng, (3, 10)), random_tokens(rng, (3, 6)), random_tokens(rng, (3, 6))
+    segs = {}
+    if rows == "right-padded":
+        for row, (n_in, n_t) in enumerate([(10, 6), (4, 3), (1, 1)]):
+            enc[row, n_in:], dec[row, n_t:], tgt[row, n_t:] = 0, 0, 0
+    else:
+        segs = {"encoder_segment_ids": np.repeat([[1] * 6 + [2] * 3 + [0]], 3, 0).astype(np.int32),
+                "decoder_segment_ids": np.repeat([[1] * 3 + [2] * 2 + [0]], 3, 0).astype(np.int32)}
+        enc[:, 9], dec[:, 5], tgt[:, 5] = 0, 0, 0
+        dec[:, 0], dec[:, 3] = 0, 0  # M11: each segment's decoder input starts with id 0
+
+    def loss_and_grads(impl):
+        model = T5(tiny_config.replace(attention_impl=impl))
+
+        def loss(p):
+            logits = model.apply({"params": p}, enc, dec, **segs, deterministic=False,
+                                 rngs={"dropout": jax.random.PRNGKey(3)})
+            return cross_entropy_loss(logits, tgt)[0], logits
+        return jax.jit(jax.value_and_grad(loss, has_aux=True))(tiny_params)
+
+    ((want_loss, want_logits), want_grads), ((got_loss, got_logits), got_grads) = (
+        loss_and_grads("einsum"), loss_and_grads("xla"))
+    weights = np.asarray(tgt > 0)
+    np.testing.assert_allclose(np.asarray(got_logits)[weights], np.asarray(want_logits)[weights],
+                               rtol=1e-4, atol=1e-4)
+    assert float(got_loss) == pytest.approx(float(want_loss), rel=1e-5)
+    for (path, w), g in zip(jax.tree_util.tree_leaves_with_path(want_grads), jax.tree.leaves(got_grads)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-3, atol=1e-5,
+                                   err_msg=jax.tree_util.keystr(path))

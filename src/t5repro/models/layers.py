@@ -239,15 +239,18 @@ def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bi
     """`Dropout(softmax(q k^T + position_bias + mask_bias)) v` per head; no 1/sqrt(d_kv) (M8).
 
     q [B,Lq,h,dk], k/v [B,Lk,h,dk]; `position_bias` [1, h, Lq, Lk] (M20) and `mask_bias` [B|1, 1, Lq, Lk]
-    of 0 / NEG_INF (M10) are float32; `keep` [B, h, 1, Lk] is AttentionDropout's mask (None: no dropout).
+    of 0 / NEG_INF (M10) are float32 (a [B|1, 1, 1, Lk] mask is key padding at the end of each row, as
+    `t5.encoder_self_mask` and `t5.cross_mask` make it for unpacked rows); `keep` [B, h, 1, Lk] is
+    AttentionDropout's mask (None: no dropout).
     `impl` (model.attention_impl):
       - "einsum" (the reference, M87): float32 logits and softmax materialised by XLA (M24), the mask on
         the probabilities;
       - "xla" / "cudnn": `jax.nn.dot_product_attention` with that implementation, scale 1, one additive
-        bias (position + mask) and the dropout mask on the values. "cudnn" is cuDNN's fused flash
-        attention on NVIDIA GPUs (additive bias with gradient, as M87 requires); it needs bf16/fp16
-        activations and takes the bias in that dtype, a rounding of the float32 bias the einsum path
-        does not make. "xla" is the same call on any backend, which is how the tests check the plumbing.
+        bias (position + mask; key padding as key lengths) and the dropout mask on the values. "cudnn" is
+        cuDNN's fused flash attention on NVIDIA GPUs (additive bias with gradient, as M87 requires); it
+        needs bf16/fp16 activations and takes the bias in that dtype, a rounding of the float32 bias the
+        einsum path does not make. "xla" is the same call on any backend, which is how the tests check
+        the plumbing.
     """
     if impl == "einsum":
         logits = jnp.einsum("bqhd,bkhd->bhqk", qh, kh, preferred_element_type=jnp.float32,
@@ -267,10 +270,19 @@ def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bi
                          f"{jax.default_backend()}: use model.attention_impl=einsum (or xla)")
     if keep is not None:
         vh = _inverted_dropout(vh, jnp.transpose(keep, (0, 3, 1, 2)), keep_prob)  # [B, Lk, h, 1]
-    bias = position_bias
+    bias, key_lengths = position_bias, None
+    if mask_bias is not None and mask_bias.shape[2] == 1:
+        # A mask over keys only is the padding of unpacked rows, which sits at the end of each row (seqio's
+        # feature converters): it is passed as key lengths, so the bias stays the [1, h, Lq, Lk] position
+        # bias instead of a [B, h, Lq, Lk] tensor read by the kernel and written back as its gradient (on an
+        # H100, ~7 GB a Base encoder layer). A row with no real key keeps one, where the einsum path spreads
+        # it over all keys: either way a padding row, zeroed (M13) and weighted 0.
+        key_lengths = jnp.broadcast_to(jnp.maximum(jnp.sum(mask_bias[:, 0, 0, :] == 0.0, axis=-1), 1),
+                                       (qh.shape[0],)).astype(jnp.int32)
+        mask_bias = None
     if mask_bias is not None:  # one additive bias, formed in float32 (JAX would form it in the kernel's dtype)
-        full = (qh.shape[0], qh.shape[2], qh.shape[1], kh.shape[1])
-        if bias is None:  # cross-attention: cuDNN takes a bias of [B|1, h|1, Lq, Lk] only, not [B, 1, 1, Lk]
+        full = (mask_bias.shape[0], qh.shape[2], qh.shape[1], kh.shape[1])  # the causal mask is [1, 1, T, T]
+        if bias is None:  # cross-attention: cuDNN takes a bias of [B|1, h|1, Lq, Lk] only
             bias = jnp.broadcast_to(mask_bias, mask_bias.shape[:2] + full[2:])
         else:
             bias = add_position_bias(jnp.broadcast_to(mask_bias, full), bias)
@@ -278,7 +290,8 @@ def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bi
         # cuDNN takes the bias in the activation dtype; its gradient comes back through this cast, so the
         # batch sum of the position bias's gradient still runs in float32.
         bias = bias.astype(qh.dtype)
-    return jax.nn.dot_product_attention(qh, kh, vh, bias=bias, scale=1.0, implementation=impl)
+    return jax.nn.dot_product_attention(qh, kh, vh, bias=bias, scale=1.0, implementation=impl,
+                                        key_value_seq_lengths=key_lengths)
 
 
 class MultiHeadAttention(nn.Module):
