@@ -64,7 +64,7 @@ class Kernel:
     name: str
     kind: str  # fusion kind or custom-call target
     bytes: int  # operands read + results written (a cuBLAS workspace excluded)
-    flops: int  # 2 x multiply-adds of a library matmul; 0 otherwise
+    flops: int  # 2 x multiply-adds of a library matmul or fused attention; 0 otherwise
     op_name: str  # the JAX source op (metadata), layer indices folded to layers_N
 
     def seconds(self, peak: float = PEAK_FLOPS, bandwidth: float = BANDWIDTH) -> float:
@@ -87,8 +87,10 @@ def _dims(shape: str) -> list[int]:
 
 def kernels(hlo: str) -> list[Kernel]:
     """The kernels of an optimized HLO module's ENTRY computation (XLA:GPU's `after_optimizations` dump)."""
-    start = hlo.index("\nENTRY")
-    entry = hlo[start:hlo.index("\n}", start)]
+    start = re.search(r"^ENTRY ", hlo, re.M)
+    if start is None:
+        raise ValueError("no ENTRY computation: not an HLO module's text")
+    entry = "\n" + hlo[start.start():hlo.index("\n}", start.start())]
     shapes: dict[str, str] = {}
     sources: dict[str, str] = {}  # instruction -> JAX op_name, its own or else its first operand's
     out = []
@@ -108,7 +110,12 @@ def kernels(hlo: str) -> list[Kernel]:
         result = re.sub(r",?\s*s8\[\d+\]\{0\}", "", shape) if is_gemm else shape  # drop cuBLAS's workspace
         nbytes = shape_bytes(result) + sum(shape_bytes(shapes.get(o, "")) for o in operands)
         flops = 0
-        if is_gemm:
+        if label.startswith("__cudnn$fmha"):
+            # cuDNN flash attention, q [B, Lq, h, dk] and k [B, Lk, h, dk]: the forward runs QK^T and PV
+            # (4 B h Lq Lk dk); the backward recomputes QK^T and runs four more (10 B h Lq Lk dk).
+            q, k = _dims(shapes[operands[0]]), _dims(shapes[operands[1]])
+            flops = (10 if "Backward" in label else 4) * math.prod(q) * k[1]
+        elif is_gemm:
             contracting = re.search(r'"lhs_contracting_dimensions":\[([^\]]*)\]', rest)
             lhs = _dims(shapes[operands[0]])
             k = math.prod(lhs[int(i)] for i in re.findall(r"\d+", contracting.group(1))) if contracting else 0
@@ -221,7 +228,8 @@ def _child(layers: int, attention: str, b: int, s_in: int, s_t: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("hlo", nargs="*", help="optimized HLO of the 1-layer (and 2-layer) program")
-    p.add_argument("--compile", action="store_true", help="make both with a compile-only H100 (needs jax-cuda12-plugin)")
+    p.add_argument("--compile", action="store_true",
+                   help="make both with a compile-only H100 (needs jax-cuda12-plugin)")
     p.add_argument("--out", default="/tmp/t5repro-roofline")
     p.add_argument("--layers", type=int, default=12, help="layers per stack to extrapolate to (T5-Base: 12)")
     p.add_argument("--attention", default="einsum")
@@ -246,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from t5repro.models.info import flops_per_example
 
-        cfg = make_config("base", "bfloat16", 32128).replace(num_encoder_layers=a.layers, num_decoder_layers=a.layers)
+        cfg = make_config("base", "bfloat16", 32128).replace(num_encoder_layers=a.layers,
+                                                             num_decoder_layers=a.layers)
         model_flops = a.batch * flops_per_example(cfg, a.inputs, a.targets)["training"]  # spec M30
         print(f"T5-Base bf16, batch {a.batch} x {a.inputs}/{a.targets}, attention {a.attention}, "
               f"{a.layers}+{a.layers} layers from {paths[0]} and {paths[1]}:")

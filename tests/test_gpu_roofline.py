@@ -65,3 +65,19 @@ def test_extrapolation_from_one_and_two_layers() -> None:
     assert twelve["loss + output layer, memory"] == [3.0, 30.0, 0.0, 1.0]  # the fixed part once
     text = rl.report(twelve, model_flops=60.0 * rl.PEAK_FLOPS / 1e3)
     assert "15000.0 ms step" in text and "MFU upper bound for this program: 0.4 %" in text
+
+
+def test_fused_attention_flops() -> None:
+    """cuDNN's flash attention: 4 B h Lq Lk dk FLOPs forward (QK^T, PV), 10 backward (QK^T again, four more)."""
+    hlo = """ENTRY %main (q: bf16[2,8,3,4], k: bf16[2,16,3,4]) -> bf16[2,3,8,4] {
+  %q = bf16[2,8,3,4]{3,2,1,0} parameter(0)
+  %k = bf16[2,16,3,4]{3,2,1,0} parameter(1)
+  %fwd = (bf16[2,3,8,4]{3,1,2,0}, f32[2,3,8]{2,1,0}, u8[0]{0}) custom-call(%q, %k, %k), custom_call_target="__cudnn$fmhaScaleBiasSoftmax", metadata={op_name="jit(train_step)/jvp(T5)/T5.encode/encoder/layers_0/self_attention/dot_product_attention"}
+  %bwd = (bf16[2,8,3,4]{3,2,1,0}, bf16[2,16,3,4]{3,2,1,0}, u8[0]{0}) custom-call(%q, %k, %k), custom_call_target="__cudnn$fmhaScaleBiasSoftmaxBackward"
+  ROOT %out = bf16[2,3,8,4]{3,1,2,0} get-tuple-element(%fwd), index=0
+}
+"""
+    fwd, bwd = rl.kernels(hlo)
+    assert fwd.flops == 4 * 2 * 3 * 8 * 16 * 4 and bwd.flops == 10 * 2 * 3 * 8 * 16 * 4
+    assert rl.category(fwd) == "self-attention, matmul"
+    assert bwd.op_name == ""  # no metadata and only parameters as operands: nothing to name it after
