@@ -274,9 +274,10 @@ def attend(qh: Array, kh: Array, vh: Array, position_bias: Array | None, mask_bi
     if mask_bias is not None and mask_bias.shape[2] == 1:
         # A mask over keys only is the padding of unpacked rows, which sits at the end of each row (seqio's
         # feature converters): it is passed as key lengths, so the bias stays the [1, h, Lq, Lk] position
-        # bias instead of a [B, h, Lq, Lk] tensor read by the kernel and written back as its gradient (on an
-        # H100, ~7 GB a Base encoder layer). A row with no real key keeps one, where the einsum path spreads
-        # it over all keys: either way a padding row, zeroed (M13) and weighted 0.
+        # bias instead of a [B, h, Lq, Lk] tensor read by the kernel and written back as its gradient (in
+        # the H100 program of a Base step, ~5 GB a layer: benchmarks/gpu_roofline.py). A row with no real
+        # key keeps one, where the einsum path spreads it over all keys: either way a padding row, zeroed
+        # (M13) and weighted 0.
         key_lengths = jnp.broadcast_to(jnp.maximum(jnp.sum(mask_bias[:, 0, 0, :] == 0.0, axis=-1), 1),
                                        (qh.shape[0],)).astype(jnp.int32)
         mask_bias = None
