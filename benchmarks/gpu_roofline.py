@@ -32,7 +32,10 @@ import subprocess
 import sys
 import time
 
-PEAK_FLOPS = 989e12  # H100 SXM dense bf16 (t5repro.train.throughput's table)
+from t5repro.train.throughput import device_peak_tflops
+
+DEVICE = "NVIDIA H100 80GB HBM3"  # the SXM part, as jax.Device.device_kind names it
+PEAK_FLOPS = device_peak_tflops(DEVICE) * 1e12  # dense bf16, the MFU denominator of every run (M90)
 BANDWIDTH = 3.35e12  # H100 SXM HBM3 bytes/s
 
 # An H100 SXM as a GpuTargetConfigProto (text format), for XLA's compile-only GPU topology. The numbers are
@@ -177,7 +180,8 @@ def compile_dump(layers: int, out: str, attention: str, batch: int, inputs: int,
         f"--xla_dump_hlo_module_re=train_step --xla_dump_to={dump}"))
     args = [sys.executable, __file__, "--child", str(layers), "--attention", attention, "--batch", str(batch),
             "--inputs", str(inputs), "--targets", str(targets)]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=open(dump + ".log", "w"))
+    log = open(dump + ".log", "w")
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.time() + timeout_s
     try:
         while time.time() < deadline:
@@ -191,6 +195,8 @@ def compile_dump(layers: int, out: str, attention: str, batch: int, inputs: int,
         raise TimeoutError(f"no optimized HLO in {dump} after {timeout_s:.0f} s")
     finally:
         proc.kill()
+        proc.wait()
+        log.close()
 
 
 def _child(layers: int, attention: str, b: int, s_in: int, s_t: int) -> None:
