@@ -17,10 +17,9 @@ import sys
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from t5repro.models.config import ATTENTION_IMPLS
-from train_step import SIZES, batch, make_config, train_config
+from train_step import SIZES, abstract_step, make_config
 
 
 def dot_flops(closed_jaxpr: Any) -> collections.Counter:
@@ -50,19 +49,9 @@ def train_step_jaxpr(model_name: str, dtype: str, b: int, s_in: int, s_t: int, v
                      attention: str = "einsum", adapter_dim: int | None = None) -> Any:
     """The jaxpr of the trainer's step for this shape (with §3.5.1 adapters of width `adapter_dim` if given),
     built from abstract values (nothing allocated)."""
-    from t5repro.models.t5 import T5
-    from t5repro.train.partitioning import Partitioner
-    from t5repro.train.trainer import fresh_state, make_train_step
-
-    cfg = make_config(model_name, dtype, vocab, attention).replace(adapter_dim=adapter_dim)
-    model = T5(cfg)
-    tcfg = train_config(b, s_in, s_t)
-    part = Partitioner.create(None)
-    state = jax.eval_shape(lambda: fresh_state(model, tcfg, part, seed=0))
-    data = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch(b, s_in, s_t, vocab).items()}
-    step = make_train_step(model, tcfg, None, part)
-    return jax.make_jaxpr(step)(state, data, jax.ShapeDtypeStruct((2,), jnp.uint32),
-                                jax.ShapeDtypeStruct((), jnp.int32))
+    step, args = abstract_step(make_config(model_name, dtype, vocab, attention).replace(adapter_dim=adapter_dim),
+                               b, s_in, s_t)
+    return jax.make_jaxpr(step)(*args)
 
 
 def main(argv: list[str] | None = None) -> int:

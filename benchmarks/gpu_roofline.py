@@ -37,6 +37,7 @@ from t5repro.train.throughput import device_peak_tflops
 DEVICE = "NVIDIA H100 80GB HBM3"  # the SXM part, as jax.Device.device_kind names it
 PEAK_FLOPS = device_peak_tflops(DEVICE) * 1e12  # dense bf16, the MFU denominator of every run (M90)
 BANDWIDTH = 3.35e12  # H100 SXM HBM3 bytes/s
+VOCAB = 32128  # spec M34
 
 # An H100 SXM as a GpuTargetConfigProto (text format), for XLA's compile-only GPU topology. The numbers are
 # the device's published properties (132 SMs, 50 MiB L2, 228 KiB shared memory per SM, 3.35 TB/s), in the
@@ -202,33 +203,21 @@ def compile_dump(layers: int, out: str, attention: str, batch: int, inputs: int,
 def _child(layers: int, attention: str, b: int, s_in: int, s_t: int) -> None:
     """Lower and compile the trainer's step for a compile-only H100 (the parent stops it after the dump)."""
     import jax
-    import jax.numpy as jnp
     from jax.experimental import topologies
 
     sys.path.insert(0, os.path.dirname(__file__))
-    from train_step import batch, make_config, train_config
+    from train_step import abstract_step, make_config
 
-    from t5repro.models.t5 import T5
     from t5repro.train.partitioning import Partitioner
-    from t5repro.train.trainer import _cached_layout, _recipe, fresh_state, make_train_step
 
     # The step is built for the compile-only GPU while JAX's own backend is the CPU: what the model and the
     # trainer ask of jax.default_backend() (cuDNN attention's check, buffer donation) must see the GPU.
     jax.default_backend = lambda: "gpu"
     device = topologies.get_topology_desc("h100", "cuda", target_config=H100_SXM, topology="1x1x1").devices[0]
-    cfg = make_config("base", "bfloat16", 32128, attention).replace(num_encoder_layers=layers,
+    cfg = make_config("base", "bfloat16", VOCAB, attention).replace(num_encoder_layers=layers,
                                                                       num_decoder_layers=layers)
-    model, tcfg = T5(cfg), train_config(b, s_in, s_t)
-    part = Partitioner.create(None, devices=[device])
-    state = jax.eval_shape(lambda: fresh_state(model, tcfg, Partitioner.create(None), seed=0))
-    state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state,
-                         _cached_layout(model, _recipe(tcfg), part).shardings)
-    data = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=part.batch_sharding)
-            for k, v in batch(b, s_in, s_t, 32128).items()}
-    scalar = dict(sharding=part.replicated)
-    make_train_step(model, tcfg, None, part).lower(
-        state, data, jax.ShapeDtypeStruct((2,), jnp.uint32, **scalar),
-        jax.ShapeDtypeStruct((), jnp.int32, **scalar)).compile()
+    step, args = abstract_step(cfg, b, s_in, s_t, Partitioner.create(None, devices=[device]))
+    step.lower(*args).compile()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from t5repro.models.info import flops_per_example
 
-        cfg = make_config("base", "bfloat16", 32128).replace(num_encoder_layers=a.layers,
+        cfg = make_config("base", "bfloat16", VOCAB).replace(num_encoder_layers=a.layers,
                                                              num_decoder_layers=a.layers)
         model_flops = a.batch * flops_per_example(cfg, a.inputs, a.targets)["training"]  # spec M30
         print(f"T5-Base bf16, batch {a.batch} x {a.inputs}/{a.targets}, attention {a.attention}, "

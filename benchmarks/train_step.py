@@ -35,7 +35,7 @@ from t5repro.models.info import flops_per_example, param_count
 from t5repro.models.t5 import T5
 from t5repro.train.partitioning import Partitioner
 from t5repro.train.throughput import device_peak_tflops
-from t5repro.train.trainer import TrainConfig, fresh_state, make_train_step
+from t5repro.train.trainer import TrainConfig, _cached_layout, _recipe, fresh_state, make_train_step
 
 SIZES = {  # d_model, d_ff, heads, d_kv, layers (spec model.md §1.1)
     "small": (512, 2048, 8, 64, 6),
@@ -77,6 +77,21 @@ def train_config(b: int, s_in: int, s_t: int, steps: int = 1) -> TrainConfig:
                                  "pack": True, "schedule": "constant", "learning_rate": 1e-3, "warmup_steps": 0,
                                  "z_loss": 1e-4, "loss_normalizing_factor": None, "checkpoint_period": 10**9,
                                  "keep_checkpoints": None, "log_every": 10**9})
+
+
+def abstract_step(cfg: T5Config, b: int, s_in: int, s_t: int, part: Partitioner | None = None):
+    """The trainer's jitted step for `cfg` and its arguments as sharded abstract values (nothing allocated):
+    `step, (state, batch, dropout_root, start_step)`, for tracing or ahead-of-time compiling on `part`'s mesh."""
+    model, tcfg = T5(cfg), train_config(b, s_in, s_t)
+    part = Partitioner.create(part)
+    state = jax.eval_shape(lambda: fresh_state(model, tcfg, Partitioner.create(None), seed=0))
+    state = jax.tree.map(lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh), state,
+                         _cached_layout(model, _recipe(tcfg), part).shardings)
+    data = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=part.batch_sharding)
+            for k, v in batch(b, s_in, s_t, cfg.vocab_size).items()}
+    scalar = {"sharding": part.replicated}
+    return make_train_step(model, tcfg, None, part), (state, data, jax.ShapeDtypeStruct((2,), jnp.uint32, **scalar),
+                                                      jax.ShapeDtypeStruct((), jnp.int32, **scalar))
 
 
 def bench_ours(cfg: T5Config, b: int, s_in: int, s_t: int, warmup: int, steps: int,
